@@ -1,0 +1,29 @@
+import os
+
+# Tests never touch the network; set before huggingface_hub is imported anywhere.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every float tensor (incl. BN running stats and the zero-init MDA BNs) non-trivial values,
+    so that a load that skips or mixes up any tensor changes the output."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            elif name.endswith("bn_neck.bias"):
+                continue  # frozen at zero by design
+            else:
+                t.add_(0.05 * torch.randn(t.shape, generator=g))
+    return model

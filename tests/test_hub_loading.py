@@ -1,0 +1,155 @@
+"""save_pretrained / from_pretrained: local folders and Hub ids from a populated offline cache."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+
+from mcja_hub import MCJAConfig, MCJAModel
+from mcja_hub.hub import cache_model_folder
+from conftest import randomize_
+
+X = torch.randn(2, 3, 128, 64)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    torch.manual_seed(0)
+    model = randomize_(MCJAModel(MCJAConfig(num_classes=6, mda_layers=(0, 2, 3, 0), mda_m=3))).eval()
+    folder = tmp_path_factory.mktemp("models") / "mcja-test"
+    model.save_pretrained(folder)
+    return model, folder
+
+
+def test_folder_contents_and_card(saved):
+    model, folder = saved
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["mda_layers"] == [0, 2, 3, 0] and cfg["num_classes"] == 6 and cfg["mda_m"] == 3
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "mcja-hub"
+    assert card.data.pipeline_tag == "image-feature-extraction"
+    assert {"person-reid", "visible-infrared"} <= set(card.data.tags)
+
+
+def test_round_trip_identical_embeddings(saved):
+    model, folder = saved
+    loaded = MCJAModel.from_pretrained(folder)
+    assert loaded.config == model.config and not loaded.training
+    assert torch.equal(loaded.embed(X), model.embed(X))  # tolerance 0
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+
+
+def test_never_loads_pickle(saved, monkeypatch):
+    _, folder = saved
+
+    def boom(*a, **k):
+        raise AssertionError("torch.load called")
+
+    monkeypatch.setattr(torch, "load", boom)
+    MCJAModel.from_pretrained(folder)
+
+
+def test_hub_id_from_offline_cache(saved, tmp_path, monkeypatch):
+    import huggingface_hub.constants as c
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    model, folder = saved
+    cache_model_folder(folder, "org/mcja-sysu", cache_dir=tmp_path, commit="a" * 40)
+    loaded = MCJAModel.from_pretrained("org/mcja-sysu", cache_dir=tmp_path)
+    assert torch.equal(loaded.embed(X), model.embed(X))
+    # a revision given as a commit hash resolves to that snapshot
+    loaded = MCJAModel.from_pretrained("org/mcja-sysu", cache_dir=tmp_path, revision="a" * 40)
+    assert loaded.config == model.config
+
+
+def test_hub_id_default_cache(saved, tmp_path, monkeypatch):
+    """The plain one-liner, with the cache found through HF_HUB_CACHE as a user's machine would have it."""
+    import huggingface_hub.constants as c
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))
+    model, folder = saved
+    cache_model_folder(folder, "org/mcja-sysu", cache_dir=tmp_path, commit="a" * 40)
+    assert torch.equal(MCJAModel.from_pretrained("org/mcja-sysu").embed(X), model.embed(X))
+
+
+def test_hub_id_not_cached_offline_is_clear(tmp_path, monkeypatch):
+    import huggingface_hub.constants as c
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    with pytest.raises(FileNotFoundError, match="config.json not found for 'org/absent'"):
+        MCJAModel.from_pretrained("org/absent", cache_dir=tmp_path)
+
+
+def test_pretrained_backbone_flag_never_downloads_on_load(saved, tmp_path, monkeypatch):
+    import huggingface_hub.constants as c
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    _, folder = saved
+    copy = shutil.copytree(folder, tmp_path / "m")
+    cfg = json.loads((copy / "config.json").read_text())
+    cfg["pretrained_backbone"] = True
+    (copy / "config.json").write_text(json.dumps(cfg))
+    loaded = MCJAModel.from_pretrained(copy)  # would raise if it tried to fetch ImageNet weights
+    assert loaded.config.pretrained_backbone is True  # the record is kept
+
+
+# --- clear errors ---------------------------------------------------------------------------------
+
+def _copy(folder, tmp_path):
+    return shutil.copytree(folder, tmp_path / "m")
+
+
+def test_missing_weights_file(saved, tmp_path):
+    copy = _copy(saved[1], tmp_path)
+    (copy / "model.safetensors").unlink()
+    (copy / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(FileNotFoundError, match=r"model.safetensors not found.*mcja convert"):
+        MCJAModel.from_pretrained(copy)
+
+
+def test_shape_mismatch_names_tensor(saved, tmp_path):
+    copy = _copy(saved[1], tmp_path)
+    cfg = json.loads((copy / "config.json").read_text())
+    cfg["num_classes"] = 10
+    (copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"shape mismatch \(1\): classifier.weight: checkpoint \(6, 2048\) vs model \(10, 2048\)"):
+        MCJAModel.from_pretrained(copy)
+
+
+def test_missing_and_unexpected_keys_named(saved, tmp_path):
+    copy = _copy(saved[1], tmp_path)
+    cfg = json.loads((copy / "config.json").read_text())
+    cfg["mda_layers"] = [0, 0, 3, 0]  # checkpoint has layer2 MDAs the config does not build
+    (copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"unexpected \(\d+\): mda.layer2.0"):
+        MCJAModel.from_pretrained(copy)
+
+
+def test_unknown_config_field_in_json(saved, tmp_path):
+    copy = _copy(saved[1], tmp_path)
+    cfg = json.loads((copy / "config.json").read_text())
+    cfg["hidden_size"] = 768
+    (copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"config.json: unknown MCJAConfig field\(s\) \['hidden_size'\]"):
+        MCJAModel.from_pretrained(copy)
+
+
+def test_overrides_at_load(saved):
+    with pytest.raises(ValueError, match="classifier.weight"):
+        MCJAModel.from_pretrained(saved[1], num_classes=3)
+
+
+def test_cache_layout_is_what_hf_hub_download_reads(saved, tmp_path, monkeypatch):
+    """The seeded cache is read by huggingface_hub itself (not only by our loader)."""
+    import huggingface_hub.constants as c
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    snap = cache_model_folder(saved[1], "org/x", cache_dir=tmp_path, commit="b" * 40, ref="v1.0")
+    path = hf_hub_download("org/x", "config.json", cache_dir=tmp_path, revision="v1.0")
+    assert Path(path).read_bytes() == (saved[1] / "config.json").read_bytes()
+    assert try_to_load_from_cache("org/x", "model.safetensors", cache_dir=tmp_path, revision="v1.0") == str(snap / "model.safetensors")
+    with pytest.raises(ValueError, match="40 lowercase hex"):
+        cache_model_folder(saved[1], "org/x", cache_dir=tmp_path, commit="main")

@@ -1,0 +1,355 @@
+"""Modality Alignment Augmentation (MAA) and the train / test pipelines of SPEC §1.
+
+Every op works on uint8 images, single ``(3, H, W)`` or batched ``(B, 3, H, W)``, on any device, with
+independent randomness per sample drawn from an optional ``torch.Generator`` (its device decides where
+the few random numbers are drawn, so results do not depend on the image device). The three MAA ops
+apply unconditionally; ``ModalityAlignmentAugment`` decides which one and how often.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torchvision.transforms.v2.functional as TF
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Randomness and shape helpers
+
+
+def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    dev = generator.device if generator is not None else torch.device("cpu")
+    return torch.rand(shape, generator=generator, device=dev).to(device)
+
+
+def _randint(high: torch.Tensor | int, shape: tuple[int, ...], generator, device) -> torch.Tensor:
+    """Uniform integers in [0, high) with a per-element ``high`` (as torch.randint for each)."""
+    return (_rand(shape, generator, device) * high).floor().long()
+
+
+def _batched(fn):
+    """Let a batched op accept a single (3, H, W) image too."""
+
+    def wrapper(x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if x.ndim == 3:
+            return fn(x[None], *args, **kwargs)[0]
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"{fn.__name__} expects (3, H, W) or (B, 3, H, W) images, got shape {tuple(x.shape)}")
+        return fn(x, *args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+def _check_uint8(x: torch.Tensor, name: str) -> None:
+    if x.dtype != torch.uint8:
+        raise TypeError(f"{name} expects uint8 images (0..255), got {x.dtype}")
+
+
+def sample_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
+                 generator: torch.Generator | None = None, device: torch.device | str = "cpu", attempts: int = 10):
+    """RandomErasing's box sampler, vectorised: ``n`` boxes ``(top, left, h, w, found)``.
+
+    Per attempt: area fraction ~ U(scale), aspect = exp(U(log ratio)), h = round(sqrt(area*aspect)),
+    w = round(sqrt(area/aspect)); accepted when h < height and w < width, then the corner is uniform
+    so the box fits. The first accepted attempt wins; ``found`` is False when all attempts failed
+    (the caller leaves those images alone, as torchvision does).
+    """
+    device = torch.device(device)
+    area = height * width
+    s = scale[0] + (scale[1] - scale[0]) * _rand((n, attempts), generator, device)
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * _rand((n, attempts), generator, device))
+    # float64: torch.round (half to even) then agrees with Python's round() used by torchvision
+    h = torch.round(torch.sqrt(area * s.double() * aspect.double())).long()
+    w = torch.round(torch.sqrt(area * s.double() / aspect.double())).long()
+    ok = (h < height) & (w < width)
+    found = ok.any(dim=1)
+    pick = ok.long().argmax(dim=1)  # first accepted attempt (0 when none, masked by ``found``)
+    h = h.gather(1, pick[:, None])[:, 0]
+    w = w.gather(1, pick[:, None])[:, 0]
+    top = _randint(height - h + 1, (n,), generator, device)
+    left = _randint(width - w + 1, (n,), generator, device)
+    return top, left, h, w, found
+
+
+def box_mask(top, left, h, w, found, height: int, width: int) -> torch.Tensor:
+    """Boolean (n, height, width) masks of the boxes; boxes reaching past the image are clipped."""
+    rows = torch.arange(height, device=top.device)[None, :, None]
+    cols = torch.arange(width, device=top.device)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < (top + h)[:, None, None])
+              & (cols >= left[:, None, None]) & (cols < (left + w)[:, None, None]))
+    return inside & found[:, None, None]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The three MAA ops (SPEC §1.4-1.6)
+
+
+@_batched
+def weighted_grayscale(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gray = w·(R, G, B) with w = three U(0,1) draws normalised to sum 1; truncated to uint8, 3 channels."""
+    _check_uint8(x, "weighted_grayscale")
+    u = _rand((x.shape[0], 3), generator, x.device)
+    w = u / u.sum(dim=1, keepdim=True)
+    gray = (w[:, :, None, None] * x.float()).sum(dim=1, keepdim=True)
+    return gray.clamp_(0, 255).to(torch.uint8).expand_as(x).contiguous()
+
+
+def _distinct_channel_pair(n: int, generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform over the 6 ordered pairs of distinct channels."""
+    first = _randint(3, (n,), generator, device)
+    second = (first + 1 + _randint(2, (n,), generator, device)) % 3
+    return first, second
+
+
+@_batched
+def cross_channel_cutmix(x: torch.Tensor, generator: torch.Generator | None = None, faithful: bool = False,
+                         scale: tuple[float, float] = (0.02, 0.33),
+                         ratio: tuple[float, float] = (0.3, 3.3)) -> torch.Tensor:
+    """One channel everywhere, another channel's values inside a random box; gray, 3 channels.
+
+    ``faithful=True`` reproduces the released code, which takes PIL's (width, height) as (height,
+    width): the box is sampled for a W x H image but pasted into the H x W array, so on a tall
+    pedestrian crop its rows stay in the top W rows and columns past W are clipped (about a quarter
+    of the boxes end up empty at 384x192). The default samples the box for the real image shape.
+    """
+    _check_uint8(x, "cross_channel_cutmix")
+    n, _, height, width = x.shape
+    background, foreground = _distinct_channel_pair(n, generator, x.device)
+    bh, bw = (width, height) if faithful else (height, width)
+    mask = box_mask(*sample_boxes(n, bh, bw, scale, ratio, generator, x.device), height, width)
+    idx = torch.arange(n, device=x.device)
+    out = torch.where(mask, x[idx, foreground], x[idx, background])
+    return out[:, None].expand_as(x).contiguous()
+
+
+def blend(degenerate: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """PIL ``Image.blend(degenerate, image, alpha)`` on uint8 tensors: d + a(x - d), truncated.
+
+    ``degenerate`` may broadcast (e.g. one channel for all three); the result stays in [0, 255]
+    because it lies between two values that do.
+    """
+    a = alpha.reshape(-1, *([1] * (image.ndim - 1))).float()
+    d = degenerate.float()
+    return (image.float() - d).mul_(a).add_(d).clamp_(0, 255).to(torch.uint8)
+
+
+@_batched
+def spectrum_jitter(x: torch.Tensor, generator: torch.Generator | None = None,
+                    factor: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+    """Blend between one random channel replicated (alpha=0) and the original colours (alpha=1)."""
+    _check_uint8(x, "spectrum_jitter")
+    n = x.shape[0]
+    channel = _randint(3, (n,), generator, x.device)
+    alpha = factor[0] + (factor[1] - factor[0]) * _rand((n,), generator, x.device)
+    single = x[torch.arange(n, device=x.device), channel][:, None]  # (n, 1, H, W), broadcast in blend
+    return blend(single, x, alpha)
+
+
+@_batched
+def hue_jitter(x: torch.Tensor, generator: torch.Generator | None = None, hue: float = 0.2) -> torch.Tensor:
+    """ColorJitter(hue=h): per-sample HSV hue shift ~ U(-h, h) of the colour circle."""
+    _check_uint8(x, "hue_jitter")
+    return adjust_hue(x, (_rand((x.shape[0],), generator, x.device) * 2 - 1) * hue)
+
+
+@_batched
+def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the HSV hue of image i by ``shift[i]`` (fraction of the circle), vectorised.
+
+    A hue rotation keeps value (max) and chroma (max - min) of every pixel, so only the hue sector
+    moves: h' = h + 6*shift (mod 6), then RGB = V - C * clamp(min(k, 4 - k), 0, 1) with
+    k = (n + h') mod 6 for n = 5, 3, 1 (R, G, B). Matches torchvision's adjust_hue to +-1 level.
+    """
+    shift = torch.as_tensor(shift, dtype=torch.float32, device=x.device).reshape(-1)
+    xf = x.float()
+    r, g, b = xf.unbind(1)
+    v = xf.amax(dim=1)
+    chroma = v - xf.amin(dim=1)
+    is_r = v == r
+    is_g = (v == g) & ~is_r
+    num = torch.where(is_r, g - b, torch.where(is_g, b - r, r - g))  # in [-C, C]
+    sector = is_g * 2.0 + (~(is_r | is_g)) * 4.0
+    h = num.div_(chroma.clamp(min=1)).add_(sector).add_((6 * shift + 6)[:, None, None]).remainder_(6)
+    n = torch.tensor([5.0, 3.0, 1.0], device=x.device)[None, :, None, None]
+    k = (n + h[:, None]).remainder_(6)
+    out = v[:, None] - chroma[:, None] * torch.minimum(k, 4 - k).clamp_(0, 1)
+    return out.round_().to(torch.uint8)
+
+
+@_batched
+def channel_select(x: torch.Tensor, channel: int) -> torch.Tensor:
+    """One colour channel replicated to 3 (MSER's R / G / B test views)."""
+    return x[:, channel:channel + 1].expand_as(x).contiguous()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Pipelines
+
+
+@dataclass
+class AugmentConfig:
+    """Train / test pipeline constants; defaults are the released MCJA recipe (SPEC §1)."""
+
+    size: tuple[int, int] = (384, 192)  # (height, width); images are resized to this first
+    # MAA: one of {hue, WG, CC, SJ} chosen uniformly, then applied with probability maa_p
+    maa_p: float = 0.5
+    hue: float = 0.2
+    color_jitter: bool = True  # a disabled op stays in the 4-way choice as identity
+    weighted_grayscale: bool = True
+    cross_channel_cutmix: bool = True
+    spectrum_jitter: bool = True
+    cutmix_faithful: bool = False  # True: the released code's swapped box (SPEC §1.5)
+    cutmix_scale: tuple[float, float] = (0.02, 0.33)
+    cutmix_ratio: tuple[float, float] = (0.3, 3.3)
+    sj_factor: tuple[float, float] = (0.0, 1.0)
+    # geometry
+    flip_p: float = 0.5
+    pad: int = 10
+    pad_fill: int = 127
+    # tensor
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    erase_p: float = 0.5
+    erase_scale: tuple[float, float] = (0.02, 0.30)
+    erase_ratio: tuple[float, float] = (0.3, 3.3)
+    erase_value: float = 0.0  # in normalised units: 0 = the dataset mean colour
+
+    def __post_init__(self) -> None:
+        for name in ("maa_p", "flip_p", "erase_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"AugmentConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.pad_fill <= 255 or self.pad < 0:
+            raise ValueError(f"AugmentConfig.pad/pad_fill must be >= 0 / in 0..255, got {self.pad}/{self.pad_fill}")
+
+
+MAA_OPS = ("hue", "weighted_grayscale", "cross_channel_cutmix", "spectrum_jitter")
+
+
+class ModalityAlignmentAugment(nn.Module):
+    """One of {hue jitter, WG, CC, SJ} uniformly per image, applied with probability ``p`` (SPEC §1.1).
+
+    Disabled ops keep their slot as identity, so disabling one does not raise the others' rate.
+    Each op is computed only on the images that drew it.
+    """
+
+    def __init__(self, config: AugmentConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or AugmentConfig()
+
+    def choose(self, n: int, generator=None, device="cpu") -> torch.Tensor:
+        """Per image: the index into MAA_OPS that will be applied, or -1 for none."""
+        op = _randint(4, (n,), generator, device)
+        apply = _rand((n,), generator, device) < self.config.maa_p
+        enabled = torch.tensor([self.config.color_jitter, self.config.weighted_grayscale,
+                                self.config.cross_channel_cutmix, self.config.spectrum_jitter], device=device)
+        return torch.where(apply & enabled[op], op, -1)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if x.ndim == 3:
+            return self.forward(x[None], generator)[0]
+        return self.apply_(x.clone(), self.choose(x.shape[0], generator, x.device), generator)
+
+    def apply_(self, x: torch.Tensor, choice: torch.Tensor, generator=None) -> torch.Tensor:
+        """Apply op ``choice[i]`` (index into MAA_OPS, -1 = none) to image i, in place."""
+        c = self.config
+        ops = (lambda v: hue_jitter(v, generator, c.hue),
+               lambda v: weighted_grayscale(v, generator),
+               lambda v: cross_channel_cutmix(v, generator, c.cutmix_faithful, c.cutmix_scale, c.cutmix_ratio),
+               lambda v: spectrum_jitter(v, generator, c.sj_factor))
+        for k, op in enumerate(ops):
+            sel = (choice == k).nonzero()[:, 0]
+            if len(sel):
+                x[sel] = op(x[sel])
+        return x
+
+
+class TrainAugment(nn.Module):
+    """The whole training pipeline after resizing, batched on any device (SPEC §1.1-1.2).
+
+    uint8 (B, 3, H, W) at ``config.size`` + modality (B,) with 0 = visible, 1 = infrared ->
+    MAA on visible images only -> horizontal flip -> pad (fill 127) + random crop back to (H, W) ->
+    float, normalise -> random erasing. Returns float32 (B, 3, H, W).
+    """
+
+    def __init__(self, config: AugmentConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or AugmentConfig()
+        self.maa = ModalityAlignmentAugment(c)
+        std = torch.tensor(c.std).view(1, 3, 1, 1)
+        self.register_buffer("scale", 1.0 / (255.0 * std), persistent=False)
+        self.register_buffer("shift", -torch.tensor(c.mean).view(1, 3, 1, 1) / std, persistent=False)
+
+    def forward(self, x: torch.Tensor, modality: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        c = self.config
+        _check_uint8(x, "TrainAugment")
+        if x.ndim != 4 or tuple(x.shape[-2:]) != tuple(c.size):
+            raise ValueError(f"TrainAugment expects (B, 3, {c.size[0]}, {c.size[1]}) uint8 images, got {tuple(x.shape)}")
+        n, _, height, width = x.shape
+        modality = torch.as_tensor(modality, device=x.device).reshape(-1)
+        if modality.shape[0] != n:
+            raise ValueError(f"TrainAugment: {n} images but {modality.shape[0]} modality labels")
+        choice = self.maa.choose(n, generator, x.device).masked_fill_(modality != 0, -1)  # no MAA on IR
+        if (choice >= 0).any():
+            x = self.maa.apply_(x.clone(), choice, generator)
+        flip = (_rand((n,), generator, x.device) < c.flip_p).tolist()
+        dy = _randint(2 * c.pad + 1, (n,), generator, x.device).tolist()
+        dx = _randint(2 * c.pad + 1, (n,), generator, x.device).tolist()
+        erase = (_rand((n,), generator, x.device) < c.erase_p).tolist()
+        top, left, bh, bw, found = (t.tolist() for t in
+                                    sample_boxes(n, height, width, c.erase_scale, c.erase_ratio, generator, x.device))
+        # flip + RandomCrop(padding=pad, fill=pad_fill) = a translation by (dy - pad, dx - pad) on a canvas
+        # of the fill value; per-image window copies in uint8, then one conversion for the whole batch.
+        canvas = torch.full_like(x, c.pad_fill)
+        for i in range(n):
+            self._translate_into(canvas[i], x[i].flip(-1) if flip[i] else x[i], dy[i] - c.pad, dx[i] - c.pad)
+        out = torch.empty(x.shape, dtype=torch.float32, device=x.device).copy_(canvas)
+        out.mul_(self.scale.to(x.device)).add_(self.shift.to(x.device))  # (x/255 - mean)/std
+        for i in range(n):
+            if erase[i] and found[i]:
+                out[i, :, top[i]:top[i] + bh[i], left[i]:left[i] + bw[i]] = c.erase_value
+        return out
+
+    @staticmethod
+    def _translate_into(canvas: torch.Tensor, img: torch.Tensor, shift_y: int, shift_x: int) -> None:
+        """canvas[r, c] = img[r + shift_y, c + shift_x] where that exists (the rest keeps the fill)."""
+        height, width = img.shape[-2:]
+        y0, y1 = max(shift_y, 0), min(height + shift_y, height)  # source rows that land on the canvas
+        x0, x1 = max(shift_x, 0), min(width + shift_x, width)
+        canvas[:, y0 - shift_y:y1 - shift_y, x0 - shift_x:x1 - shift_x] = img[:, y0:y1, x0:x1]
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear, antialiased resize of uint8 image(s) to (height, width), no aspect preservation."""
+    return TF.resize(x, list(size), interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+
+
+def eval_transform(image, size: tuple[int, int] = (384, 192), mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                   channel: int | None = None) -> torch.Tensor:
+    """Test-time view of one image (PIL or uint8 tensor): resize -> [single channel] -> normalise.
+
+    ``channel`` 0/1/2 gives MSER's R/G/B views of a visible image; leave it None for infrared images
+    (SPEC §1.7: the spectral modes never touch IR). No flip test-time augmentation.
+    """
+    x = TF.pil_to_tensor(image.convert("RGB")) if not isinstance(image, torch.Tensor) else image
+    _check_uint8(x, "eval_transform")
+    x = resize(x, size)
+    if channel is not None:
+        x = channel_select(x, channel)
+    return TF.normalize(x.float() / 255, list(mean), list(std))
+
+
+def train_transform(image, modality: int, config: AugmentConfig | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per-image training view (for DataLoader workers): resize, then the same ops as ``TrainAugment``."""
+    augment = TrainAugment(config)
+    x = TF.pil_to_tensor(image.convert("RGB")) if not isinstance(image, torch.Tensor) else image
+    return augment(resize(x, augment.config.size)[None], torch.tensor([modality]), generator)[0]

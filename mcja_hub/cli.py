@@ -29,6 +29,26 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_preview_augment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from PIL import Image, UnidentifiedImageError
+
+    from mcja_hub.viz import preview_augment
+
+    path = Path(args.image)
+    if not path.is_file():
+        raise SystemExit(f"mcja preview-augment: image {path} does not exist")
+    try:
+        image = Image.open(path)
+        image.load()
+    except (UnidentifiedImageError, OSError) as e:
+        raise SystemExit(f"mcja preview-augment: cannot read image {path}: {e}")
+    out = preview_augment(image, args.out, n=args.n, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mcja_hub import __version__
 
@@ -43,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model folder or Hub id (org/name)")
     p.add_argument("--revision", default=None, help="Hub branch, tag or commit")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("preview-augment", help="grid of what each augmentation does to an image")
+    p.add_argument("--image", required=True, help="an image file (any format PIL reads)")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("-n", type=int, default=6, help="random draws per row (default 6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_preview_augment)
     return parser
 
 

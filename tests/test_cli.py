@@ -24,3 +24,27 @@ def test_console_script_installed():
     assert exe, "the `mcja` console script is not installed next to this python"
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("mcja-hub ")
+
+
+def test_preview_augment_writes_grid(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (90, 40, 3), dtype=np.uint8)).save(tmp_path / "p.jpg")
+    assert main(["preview-augment", "--image", str(tmp_path / "p.jpg"), "--out", str(tmp_path / "g.png"), "-n", "3"]) == 0
+    grid = Image.open(tmp_path / "g.png")
+    assert grid.width > 100 and grid.height > grid.width  # 8 rows of 3 tall crops
+    from mcja_hub.viz import augmentation_rows
+    rows = augmentation_rows(Image.open(tmp_path / "p.jpg"), n=3)
+    assert [len(imgs) for _, imgs in rows] == [1] + [3] * 7
+    assert all(img.shape == (3, 384, 192) for _, imgs in rows for img in imgs)
+
+
+def test_preview_augment_bad_image(tmp_path):
+    import pytest
+
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    with pytest.raises(SystemExit, match=r"cannot read image .*bad.jpg"):
+        main(["preview-augment", "--image", str(tmp_path / "bad.jpg"), "--out", str(tmp_path / "g.png")])
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["preview-augment", "--image", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "g.png")])

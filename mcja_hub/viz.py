@@ -1,0 +1,67 @@
+"""Pictures for people: augmentation previews (ranked lists and CMC curves join later)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import augment as A
+
+
+def _to_numpy(img: torch.Tensor):
+    return img.permute(1, 2, 0).cpu().numpy()
+
+
+def augmentation_rows(image, n: int = 6, seed: int = 0, config: A.AugmentConfig | None = None):
+    """(label, list of uint8 (3, H, W) images) per row: each MAA op n times, then the full pipelines."""
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    cfg = config or A.AugmentConfig()
+    x = image if isinstance(image, torch.Tensor) else pil_to_tensor(image.convert("RGB"))
+    x = A.resize(x, cfg.size)
+    batch = x[None].expand(n, -1, -1, -1).contiguous()
+    g = torch.Generator().manual_seed(seed)
+    mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std).view(1, 3, 1, 1)
+
+    def denorm(t):
+        return (t * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8)
+
+    train = A.TrainAugment(cfg)
+    return [
+        ("input (resized)", [x]),
+        (f"hue jitter (+-{cfg.hue})", list(A.hue_jitter(batch, g, cfg.hue))),
+        ("weighted grayscale", list(A.weighted_grayscale(batch, g))),
+        ("cross-channel cutmix", list(A.cross_channel_cutmix(batch, g))),
+        ("cutmix, released-code box", list(A.cross_channel_cutmix(batch, g, faithful=True))),
+        ("spectrum jitter", list(A.spectrum_jitter(batch, g))),
+        ("visible train pipeline", list(denorm(train(batch, torch.zeros(n), g)))),
+        ("infrared train pipeline", list(denorm(train(batch, torch.ones(n), g)))),
+    ]
+
+
+def preview_augment(image, out: str | Path, n: int = 6, seed: int = 0,
+                    config: A.AugmentConfig | None = None) -> Path:
+    """Write a labelled grid: one row per op / pipeline, ``n`` random draws each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = augmentation_rows(image, n, seed, config)
+    h, w = rows[0][1][0].shape[-2:]
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.3 * w / h + 1.6, len(rows) * 1.3), squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(images):
+                ax.imshow(_to_numpy(images[c]))
+        axes[r][0].set_title(label, loc="left", fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -27,3 +27,16 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             else:
                 t.add_(0.05 * torch.randn(t.shape, generator=g))
     return model
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory):
+    """Small synthetic datasets in each official layout (generated once per test session)."""
+    from mcja_hub.data import generate_synthetic
+
+    root = tmp_path_factory.mktemp("synthetic")
+    return {
+        "sysu": generate_synthetic(root / "SYSU-MM01", "sysu", ids=20, seed=3, workers=2),
+        "regdb": generate_synthetic(root / "RegDB", "regdb", ids=10, seed=3, workers=2),
+        "llcm": generate_synthetic(root / "LLCM", "llcm", ids=12, seed=3, workers=2),
+    }

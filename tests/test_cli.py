@@ -48,3 +48,11 @@ def test_preview_augment_bad_image(tmp_path):
         main(["preview-augment", "--image", str(tmp_path / "bad.jpg"), "--out", str(tmp_path / "g.png")])
     with pytest.raises(SystemExit, match="does not exist"):
         main(["preview-augment", "--image", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "g.png")])
+
+
+def test_synth_then_detect(tmp_path, capsys):
+    from mcja_hub.data import detect_layout
+
+    assert main(["synth", "--layout", "regdb", "--out", str(tmp_path / "r"), "--ids", "4", "--workers", "1"]) == 0
+    assert "wrote 80 images of 4 identities in the regdb layout" in capsys.readouterr().out
+    assert detect_layout(tmp_path / "r") == "regdb"

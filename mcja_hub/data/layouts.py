@@ -1,0 +1,219 @@
+"""Readers of the official on-disk layouts (SPEC §6, §12) into plain records, with clear errors.
+
+No ``datasets`` here: these functions are what the builders, the evaluation protocols and the
+tests share. Every problem names the file (and line) and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+SYSU_CAMERAS = (1, 2, 3, 4, 5, 6)
+SYSU_IR_CAMERAS = (3, 6)
+REGDB_VISIBLE_CAMERA, REGDB_THERMAL_CAMERA = 2, 3  # as the released code labels them
+
+
+class LayoutError(ValueError):
+    """The folder does not have the layout the dataset needs; the message says where and what."""
+
+
+@dataclass(frozen=True)
+class Record:
+    path: str  # relative to the dataset root, with forward slashes
+    person_id: int  # the dataset's own id
+    camera_id: int
+    modality: int  # 0 visible, 1 infrared
+    label: int = -1  # contiguous training label, -1 outside the training split
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise LayoutError(f"{path}: missing; expected {what}")
+    return path
+
+
+def read_id_file(path: Path) -> list[int]:
+    """SYSU / LLCM id lists: one line of comma-separated integers."""
+    _require(path, "an id file: one line of comma-separated integer ids")
+    text = path.read_text().strip()
+    if not text:
+        raise LayoutError(f"{path}: empty; expected one line of comma-separated integer ids")
+    ids = []
+    for token in text.replace("\n", ",").split(","):
+        token = token.strip()
+        if not token:
+            continue
+        if not token.isdigit():
+            raise LayoutError(f"{path}: {token!r} is not an integer id (expected e.g. '1,2,4,5')")
+        ids.append(int(token))
+    return ids
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+
+
+def _relabel(records: list[Record], order: list[int]) -> list[Record]:
+    labels = {pid: i for i, pid in enumerate(dict.fromkeys(order))}
+    return [Record(r.path, r.person_id, r.camera_id, r.modality, labels[r.person_id]) for r in records]
+
+
+# ----------------------------------------------------------------------------------------------------
+# SYSU-MM01
+
+
+def read_sysu(root: str | Path) -> dict[str, list[Record]]:
+    """train = train_id ∪ val_id (labels in file order), test = test_id; all six cameras."""
+    root = Path(root)
+    for cam in SYSU_CAMERAS:
+        _require(root / f"cam{cam}", "SYSU-MM01 camera folders cam1..cam6")
+    exp = root / "exp"
+    train_ids = read_id_file(exp / "train_id.txt") + read_id_file(exp / "val_id.txt")
+    test_ids = read_id_file(exp / "test_id.txt")
+    overlap = sorted(set(train_ids) & set(test_ids))
+    if overlap:
+        raise LayoutError(f"{exp}: ids {overlap[:10]} are in both train/val and test id files")
+    splits = {}
+    for split, ids, source in (("train", train_ids, "train_id.txt/val_id.txt"), ("test", test_ids, "test_id.txt")):
+        records = []
+        for pid in ids:
+            found = [Record(f"cam{cam}/{pid:04d}/{p.name}", pid, cam, int(cam in SYSU_IR_CAMERAS))
+                     for cam in SYSU_CAMERAS for p in _images_in(root / f"cam{cam}" / f"{pid:04d}")]
+            if not found:
+                raise LayoutError(f"{exp / source}: id {pid} has no images (looked in {root}/cam1..cam6/{pid:04d}/)")
+            records += found
+        splits[split] = _relabel(records, ids) if split == "train" else records
+    return splits
+
+
+# ----------------------------------------------------------------------------------------------------
+# RegDB
+
+
+def _read_index(root: Path, index: Path) -> list[tuple[str, int, int]]:
+    """Lines '<relative path> <label>' -> (path, label, line number), checking every file exists."""
+    _require(index, "an index file of '<relative path> <label>' lines")
+    entries = []
+    for n, line in enumerate(index.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split(" ")
+        if len(fields) != 2 or not fields[1].strip().lstrip("-").isdigit():
+            raise LayoutError(f"{index}:{n}: {line!r}; expected exactly '<relative path> <integer label>'")
+        rel = fields[0].replace("\\", "/")
+        if not (root / rel).is_file():
+            raise LayoutError(f"{index}:{n}: image {root / rel} does not exist")
+        entries.append((rel, int(fields[1]), n))
+    if not entries:
+        raise LayoutError(f"{index}: no entries")
+    return entries
+
+
+def read_regdb(root: str | Path, trial: int = 1) -> dict[str, list[Record]]:
+    """One of the 10 official splits; person id = the image's folder name."""
+    root = Path(root)
+    if trial not in range(1, 11):
+        raise ValueError(f"RegDB trial must be 1..10, got {trial}")
+    splits = {}
+    for split in ("train", "test"):
+        records = []
+        for modality, kind, camera in ((0, "visible", REGDB_VISIBLE_CAMERA), (1, "thermal", REGDB_THERMAL_CAMERA)):
+            index = root / "idx" / f"{split}_{kind}_{trial}.txt"
+            for rel, _, n in _read_index(root, index):  # the label field is per-file; the folder is the id
+                folder = Path(rel).parent.name
+                if not folder.isdigit():
+                    raise LayoutError(f"{index}:{n}: {rel}: the parent folder must be the integer person id")
+                records.append(Record(rel, int(folder), camera, modality))
+        splits[split] = _relabel(records, [r.person_id for r in records]) if split == "train" else records
+    return splits
+
+
+# ----------------------------------------------------------------------------------------------------
+# LLCM
+
+_CAM_DIR = re.compile(r"^cam(\d+)$")
+_CAM_NAME = re.compile(r"_c(\d+)_")
+
+
+def _llcm_camera(rel: str, where: str) -> int:
+    # Read the camera from the path *relative to the root*, so a root containing "cam" cannot fool it.
+    parts = rel.split("/")
+    for part in parts[:-1]:
+        m = _CAM_DIR.match(part)
+        if m:
+            return int(m.group(1))
+    m = _CAM_NAME.search(parts[-1])
+    if m:
+        return int(m.group(1))
+    raise LayoutError(f"{where}: cannot tell the camera of {rel!r} (expected a 'cam<N>' folder or '_c<NN>_' in the name)")
+
+
+def read_llcm(root: str | Path) -> dict[str, list[Record]]:
+    """train from idx/train_{vis,nir}.txt (label field = person id), test from idx/test_id.txt and the
+    test_vis / test_nir camera folders."""
+    root = Path(root)
+    train = []
+    for modality, kind in ((0, "vis"), (1, "nir")):
+        index = root / "idx" / f"train_{kind}.txt"
+        for rel, pid, n in _read_index(root, index):
+            train.append(Record(rel, pid, _llcm_camera(rel, f"{index}:{n}"), modality))
+    test_ids = read_id_file(root / "idx" / "test_id.txt")
+    test = []
+    for modality, kind in ((0, "vis"), (1, "nir")):
+        top = _require(root / f"test_{kind}", f"LLCM test folder test_{kind}/cam<N>/<pid:04d>/")
+        cams = sorted((int(m.group(1)), d) for d in top.iterdir() if d.is_dir() and (m := _CAM_DIR.match(d.name)))
+        if not cams:
+            raise LayoutError(f"{top}: no cam<N> folders")
+        for pid in test_ids:
+            for cam, d in cams:
+                test += [Record(f"test_{kind}/{d.name}/{pid:04d}/{p.name}", pid, cam, modality)
+                         for p in _images_in(d / f"{pid:04d}")]
+    for pid in test_ids:
+        if not any(r.person_id == pid for r in test):
+            raise LayoutError(f"{root / 'idx' / 'test_id.txt'}: id {pid} has no images under test_vis/ or test_nir/")
+    return {"train": _relabel(train, [r.person_id for r in train]), "test": test}
+
+
+# ----------------------------------------------------------------------------------------------------
+
+READERS = {"sysu_mm01": read_sysu, "regdb": read_regdb, "llcm": read_llcm}
+SIGNATURES = {  # a file that only that layout has
+    "sysu_mm01": "exp/train_id.txt",
+    "regdb": "idx/train_visible_1.txt",
+    "llcm": "idx/train_vis.txt",
+}
+
+
+def detect_layout(root: str | Path) -> str:
+    """Which official layout a folder has, or a LayoutError saying what each would need."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LayoutError(f"{root}: no such folder")
+    found = [name for name, sig in SIGNATURES.items() if (root / sig).is_file()]
+    if len(found) == 1:
+        return found[0]
+    expected = "; ".join(f"{name}: {sig}" for name, sig in SIGNATURES.items())
+    if not found:
+        raise LayoutError(f"{root}: matches no known dataset layout (looked for {expected})")
+    raise LayoutError(f"{root}: looks like several layouts at once ({found}); point at one dataset's root")
+
+
+def verify_images(root: str | Path, records: list[Record], progress: bool = True) -> None:
+    """Decode every image once; raise naming each unreadable / corrupt file."""
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    root = Path(root)
+    bad = []
+    for r in tqdm(records, desc="checking images", unit="img", disable=not progress, leave=False):
+        try:
+            with Image.open(root / r.path) as im:
+                im.load()
+        except Exception as e:  # PIL raises several types for broken files
+            bad.append(f"{root / r.path} ({type(e).__name__}: {e})")
+    if bad:
+        raise LayoutError(f"{len(bad)} unreadable or corrupt image(s):\n  " + "\n  ".join(bad[:20])
+                          + ("\n  ..." if len(bad) > 20 else ""))

@@ -168,3 +168,15 @@ def test_unknown_dataset_and_options(synthetic, cache):
         load_vireid("market1501", synthetic["sysu"], cache_dir=cache)
     with pytest.raises(TypeError, match=r"unexpected options \['trial'\]"):
         load_vireid("sysu_mm01", synthetic["sysu"], cache_dir=cache, trial=2)
+
+
+def test_counts_logged_once_per_load(synthetic, cache, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="mcja_hub.data"):
+        dsd = load_vireid("regdb", synthetic["regdb"], cache_dir=cache, trial=3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "mcja_hub.data"]
+    n = len(dsd["train"])
+    assert lines == [f"regdb train: {n} images, 5 ids (VIS cam2: {n // 2}, IR cam3: {n // 2})",
+                     f"regdb test: {len(dsd['test'])} images, 5 ids (VIS cam2: {len(dsd['test']) // 2}, "
+                     f"IR cam3: {len(dsd['test']) // 2})"]

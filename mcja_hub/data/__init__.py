@@ -3,7 +3,7 @@
 ``datasets`` is imported only when a builder is used, so ``import mcja_hub.data`` stays light.
 """
 
-from .layouts import LayoutError, Record, detect_layout, read_llcm, read_regdb, read_sysu
+from ..layouts import LayoutError, Record, detect_layout, read_llcm, read_regdb, read_sysu
 from .synthetic import LAYOUTS, generate_synthetic
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import datasets
 
-from .layouts import READERS, LayoutError, Record, detect_layout, verify_images
+from ..layouts import READERS, LayoutError, Record, detect_layout, verify_images
 
 logger = logging.getLogger("mcja_hub.data")
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import datasets
 
 from .builder import VIReIDBuilder
-from .layouts import read_regdb
+from ..layouts import read_regdb
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""Readers of the official on-disk layouts (SPEC §6, §12) into plain records, with clear errors.
+"""Readers of the official on-disk dataset layouts (SPEC §6, §12) into plain records, with clear errors.
 
-No ``datasets`` here: these functions are what the builders, the evaluation protocols and the
-tests share. Every problem names the file (and line) and what was expected.
+A bottom layer with no ``datasets`` import: the data builders and the evaluation protocols both read
+files through it. Every problem names the file (and line) and what was expected.
 """
 
 from __future__ import annotations

@@ -1,0 +1,105 @@
+"""evaluate_rankings against a per-query loop written the way the reference evaluation code does it."""
+
+import numpy as np
+import pytest
+import torch
+
+from mcja_hub.evaluation import evaluate_rankings
+
+
+def reference(distmat, q_pids, g_pids, q_cams, g_cams, protocol, dedup, max_rank=20):
+    cmc = np.zeros(max_rank)
+    aps, inps = [], []
+    for i in range(len(q_pids)):
+        order = np.argsort(distmat[i], kind="stable")
+        pids, cams = g_pids[order], g_cams[order]
+        if protocol == "sysu":
+            qc = 2 if q_cams[i] == 3 else q_cams[i]
+            keep = cams != qc
+        elif protocol == "llcm":
+            keep = ~((pids == q_pids[i]) & (cams == q_cams[i]))
+        else:
+            keep = np.ones(len(pids), bool)
+        result = [p for p, k in zip(pids, keep) if k]
+        match = [p == q_pids[i] for p in result]
+        if not any(match):
+            continue
+        positions = [n + 1 for n, m in enumerate(match) if m]
+        aps.append(np.mean([(k + 1) / pos for k, pos in enumerate(positions)]))
+        inps.append(len(positions) / positions[-1])
+        if dedup:
+            unique = []
+            for p in result:
+                if p not in unique:
+                    unique.append(p)
+            rank = unique.index(q_pids[i]) + 1
+        else:
+            rank = positions[0]
+        cmc[rank - 1:] += rank <= max_rank
+    n = len(aps)
+    return cmc / n, float(np.mean(aps)), float(np.mean(inps)), n
+
+
+def random_problem(seed, n_q=60, n_g=80, n_ids=12, cams=(1, 2, 3, 4, 5, 6), tie_levels=None):
+    rng = np.random.default_rng(seed)
+    q_pids = rng.integers(0, n_ids + 3, n_q)  # some query ids are absent from the gallery
+    g_pids = rng.integers(0, n_ids, n_g)
+    q_cams = rng.choice(cams, n_q)
+    g_cams = rng.choice(cams, n_g)
+    dist = rng.random((n_q, n_g))
+    if tie_levels:
+        dist = np.round(dist * tie_levels) / tie_levels  # many exact ties
+    return dist, q_pids, g_pids, q_cams, g_cams
+
+
+@pytest.mark.parametrize("protocol", ["sysu", "regdb", "llcm"])
+@pytest.mark.parametrize("dedup", [True, False])
+@pytest.mark.parametrize("seed,ties", [(0, None), (1, 5), (2, 3), (3, None)])
+def test_matches_reference_loop(protocol, dedup, seed, ties):
+    dist, qp, gp, qc, gc = random_problem(seed, tie_levels=ties)
+    got = evaluate_rankings(dist, qp, gp, qc, gc, protocol=protocol, dedup=dedup, chunk_size=7)
+    cmc, mAP, mINP, n = reference(dist, qp, gp, qc, gc, protocol, dedup)
+    assert got["num_valid_queries"] == n
+    np.testing.assert_allclose(got["cmc"], cmc, rtol=0, atol=1e-6)
+    assert abs(got["mAP"] - mAP) < 1e-6 and abs(got["mINP"] - mINP) < 1e-6
+
+
+def test_sysu_camera_rule_cam3_queries_ignore_cam2():
+    # the only true match of the cam-3 query is in cam 2: it must not count; for the cam-6 query it does
+    dist = np.array([[0.1, 0.5, 0.9], [0.1, 0.5, 0.9]])
+    q_pids, g_pids = np.array([7, 7]), np.array([7, 8, 7])
+    g_cams = np.array([2, 1, 4])
+    r3 = evaluate_rankings(dist[:1], q_pids[:1], g_pids, np.array([3]), g_cams, "sysu")
+    assert r3["cmc"][0] == 0.0 and r3["cmc"][1] == 1.0  # list is [8 (cam1), 7 (cam4)]
+    assert r3["mAP"] == pytest.approx(0.5)
+    r6 = evaluate_rankings(dist[1:], q_pids[1:], g_pids, np.array([6]), g_cams, "sysu")
+    assert r6["cmc"][0] == 1.0 and r6["mAP"] == pytest.approx((1 + 2 / 3) / 2)
+    assert r6["mINP"] == pytest.approx(2 / 3)
+
+
+def test_dedup_changes_cmc_not_map():
+    dist = np.array([[0.1, 0.2, 0.3, 0.4]])
+    q_pids, g_pids = np.array([1]), np.array([2, 2, 2, 1])
+    cams = np.array([1]), np.array([2, 2, 2, 2])
+    plain = evaluate_rankings(dist, q_pids, g_pids, *cams, protocol="regdb", dedup=False)
+    dd = evaluate_rankings(dist, q_pids, g_pids, *cams, protocol="regdb", dedup=True)
+    assert plain["cmc"][:4].tolist() == [0, 0, 0, 1] and dd["cmc"][:2].tolist() == [0, 1]
+    assert plain["mAP"] == dd["mAP"] == pytest.approx(0.25)
+
+
+def test_torch_input_and_device_agnostic():
+    dist, qp, gp, qc, gc = random_problem(5)
+    a = evaluate_rankings(torch.tensor(dist), torch.tensor(qp), torch.tensor(gp), torch.tensor(qc), torch.tensor(gc))
+    b = evaluate_rankings(dist, qp, gp, qc, gc)
+    np.testing.assert_array_equal(a["cmc"], b["cmc"])
+    assert a["mAP"] == b["mAP"]
+
+
+def test_errors():
+    dist, qp, gp, qc, gc = random_problem(0)
+    with pytest.raises(ValueError, match="unknown protocol 'market'"):
+        evaluate_rankings(dist, qp, gp, qc, gc, protocol="market")
+    with pytest.raises(ValueError, match="distmat is 60x80 but got 59 query pids"):
+        evaluate_rankings(dist, qp[:-1], gp, qc, gc)
+    with pytest.raises(ValueError, match="no query has a true match"):
+        evaluate_rankings(dist, qp + 100, gp, qc, gc)

@@ -1,0 +1,107 @@
+"""Protocol builders on synthetic trees of each layout."""
+
+import shutil
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from mcja_hub.evaluation import discard_mask
+from mcja_hub.evaluation.protocols import llcm_trials, regdb_trials, sysu_trials
+from mcja_hub.layouts import LayoutError
+
+
+def _sysu_images(root, ids):
+    c = Counter()
+    for p in root.glob("cam*/*/*.jpg"):
+        if int(p.parent.name) in ids:
+            c[(int(p.parent.parent.name[3:]), int(p.parent.name))] += 1
+    return c
+
+
+@pytest.mark.parametrize("mode,cams", [("all", (1, 2, 4, 5)), ("indoor", (1, 2))])
+@pytest.mark.parametrize("shots", [1, 10])
+def test_sysu_gallery_sizes_and_queries(synthetic, mode, cams, shots):
+    root = synthetic["sysu"]
+    test_ids = {int(t) for t in (root / "exp/test_id.txt").read_text().strip().split(",")}
+    counts = _sysu_images(root, test_ids)
+    proto = sysu_trials(root, mode=mode, shots=shots)
+    assert len(proto.trials) == 10 and proto.settings() == [f"{mode}-search {'single' if shots == 1 else 'multi'}-shot"]
+    expected = sum(min(shots, n) for (cam, pid), n in counts.items() if cam in cams)
+    pids, camids, mods = proto.arrays()
+    for trial in proto.trials:
+        assert len(trial.gallery) == expected and len(set(trial.gallery.tolist())) == expected
+        assert set(camids[trial.gallery]) <= set(cams) and set(mods[trial.gallery]) == {0}
+        # every test image of cams 3 and 6 is a query, in every trial
+        assert sorted(proto.records[i].path for i in trial.query) == sorted(
+            p.relative_to(root).as_posix() for p in root.glob("cam[36]/*/*.jpg") if int(p.parent.name) in test_ids)
+    if shots == 1:  # the official permutations give different single-shot galleries across trials
+        assert len({tuple(t.gallery) for t in proto.trials}) > 1
+
+
+def test_sysu_gallery_follows_rand_perm_cam(synthetic):
+    from scipy.io import loadmat
+    root = synthetic["sysu"]
+    perm = loadmat(root / "exp/rand_perm_cam.mat")["rand_perm_cam"]
+    proto = sysu_trials(root, mode="all", shots=1, trials=3)
+    for t, trial in enumerate(proto.trials):
+        for i in trial.gallery:
+            r = proto.records[i]
+            number = int(r.path.split("/")[-1][:4])
+            assert perm[r.camera_id - 1, 0][r.person_id - 1, 0][t][0] == number
+
+
+def test_sysu_cam3_queries_never_see_cam2(synthetic):
+    proto = sysu_trials(synthetic["sysu"], mode="indoor", shots=10, trials=1)
+    pids, cams, _ = proto.arrays()
+    t = proto.trials[0]
+    import torch
+    mask = discard_mask(torch.tensor(pids[t.query]), torch.tensor(pids[t.gallery]), torch.tensor(cams[t.query]),
+                        torch.tensor(cams[t.gallery]), "sysu").numpy()
+    q3 = cams[t.query] == 3
+    assert q3.any() and (cams[t.gallery] == 2).any()
+    assert mask[q3][:, cams[t.gallery] == 2].all() and not mask[q3][:, cams[t.gallery] != 2].any()
+    assert not mask[~q3].any()  # cam-6 queries lose nothing (no IR gallery)
+
+
+def test_sysu_errors(synthetic, tmp_path):
+    root = shutil.copytree(synthetic["sysu"], tmp_path / "S")
+    with pytest.raises(ValueError, match="mode must be 'all' or 'indoor'"):
+        sysu_trials(root, mode="outdoor")
+    with pytest.raises(ValueError, match="shots must be 1"):
+        sysu_trials(root, shots=5)
+    victim = next(p for p in sorted(root.glob("cam1/*/0001.jpg")) if int(p.parent.name) in
+                  {int(x) for x in (root / "exp/test_id.txt").read_text().split(",")})
+    victim.rename(victim.with_name("0999.jpg"))
+    with pytest.raises(LayoutError, match=r"rand_perm_cam.mat names cam1/\d{4}/0001"):
+        sysu_trials(root, mode="all", shots=10)
+    (root / "exp/rand_perm_cam.mat").write_bytes(b"junk")
+    with pytest.raises(LayoutError, match="not a readable MATLAB file"):
+        sysu_trials(root)
+    (root / "exp/rand_perm_cam.mat").unlink()
+    with pytest.raises(LayoutError, match="rand_perm_cam.mat: missing"):
+        sysu_trials(root)
+
+
+def test_regdb_both_directions(synthetic):
+    proto = regdb_trials(synthetic["regdb"], trial=4)
+    assert proto.settings() == ["visible->thermal", "thermal->visible"]
+    _, _, mods = proto.arrays()
+    v2t, t2v = proto.trials
+    assert (mods[v2t.query] == 0).all() and (mods[v2t.gallery] == 1).all()
+    assert np.array_equal(v2t.query, t2v.gallery) and np.array_equal(v2t.gallery, t2v.query)
+    assert len(v2t.query) == len(v2t.gallery) == 50  # 5 test ids x 10 images
+
+
+def test_llcm_trials(synthetic):
+    proto = llcm_trials(synthetic["llcm"], trials=3)
+    pids, cams, mods = proto.arrays()
+    assert proto.settings() == ["infrared->visible", "visible->infrared"]
+    i2v = [t for t in proto.trials if t.setting == "infrared->visible"]
+    for t in i2v:
+        assert (mods[t.query] == 1).all() and len(t.query) == (mods == 1).sum()
+        keys = list(zip(pids[t.gallery], cams[t.gallery]))
+        assert len(keys) == len(set(keys)) == len({(p, c) for p, c, m in zip(pids, cams, mods) if m == 0})
+    assert len({tuple(t.gallery) for t in i2v}) > 1  # a new draw per trial
+    again = llcm_trials(synthetic["llcm"], trials=3)
+    assert all(np.array_equal(a.gallery, b.gallery) for a, b in zip(proto.trials, again.trials))  # seeded

@@ -62,6 +62,31 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from mcja_hub import MCJAModel
+    from mcja_hub.evaluation import evaluate, format_table
+
+    model = MCJAModel.from_pretrained(args.model, revision=args.revision)
+    if args.device:
+        model.to(args.device)
+    report = evaluate(model, args.dataset, args.data_dir, modes=args.mode, shots=args.shots, trials=args.trials,
+                      trial=args.trial, rerank=args.rerank, flip=args.flip, batch_size=args.batch_size,
+                      num_workers=args.workers)
+    report["model"] = args.model
+    print(format_table(report))
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    if args.plot:
+        from mcja_hub.viz import plot_cmc
+
+        print(f"wrote {plot_cmc(report, args.plot)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mcja_hub import __version__
 
@@ -93,6 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--workers", type=int, default=None, help="processes (default: the CPU count, at most 8)")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("eval", help="evaluate a model with a benchmark's official protocol")
+    p.add_argument("--model", required=True, help="model folder or Hub id")
+    p.add_argument("--revision", default=None)
+    p.add_argument("--dataset", required=True, choices=["sysu_mm01", "regdb", "llcm"])
+    p.add_argument("--data-dir", required=True, help="the dataset's root folder (official layout)")
+    p.add_argument("--mode", nargs="+", default=["all", "indoor"], choices=["all", "indoor"], help="SYSU-MM01 search mode(s)")
+    p.add_argument("--shots", nargs="+", type=int, default=[1, 10], choices=[1, 10], help="SYSU-MM01 gallery shots")
+    p.add_argument("--trials", type=int, default=10, help="SYSU-MM01 / LLCM trials (default 10)")
+    p.add_argument("--trial", type=int, default=1, help="RegDB split the model was trained on (1..10)")
+    p.add_argument("--rerank", default="none", choices=["none", "kreciprocal", "mser"])
+    p.add_argument("--flip", action="store_true", help="average with mirrored images (not in the paper)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", default=None, help="e.g. cuda; default: where the model loads (cpu)")
+    p.add_argument("--json", default=None, help="write the full report (incl. per-rank CMC) here")
+    p.add_argument("--plot", default=None, help="write a CMC curve PNG here")
+    p.set_defaults(func=_cmd_eval)
     return parser
 
 

@@ -65,3 +65,29 @@ def preview_augment(image, out: str | Path, n: int = 6, seed: int = 0,
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_cmc(report: dict, out: str | Path) -> Path:
+    """CMC curves (rank 1..20) of every setting of an ``evaluate`` report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for setting, r in report["results"].items():
+        ranks = range(1, len(r["cmc"]) + 1)
+        ax.plot(ranks, r["cmc"], marker="o", markersize=3, label=f"{setting} (R1 {r['R1']:.1f}, mAP {r['mAP']:.1f})")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("matching rate (%)")
+    ax.set_ylim(0, 100)
+    ax.set_xticks([1, 5, 10, 15, 20])
+    ax.grid(alpha=0.3)
+    ax.set_title(f"CMC: {report['dataset']}, re-ranking {report['rerank']}")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

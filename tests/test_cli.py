@@ -56,3 +56,17 @@ def test_synth_then_detect(tmp_path, capsys):
     assert main(["synth", "--layout", "regdb", "--out", str(tmp_path / "r"), "--ids", "4", "--workers", "1"]) == 0
     assert "wrote 80 images of 4 identities in the regdb layout" in capsys.readouterr().out
     assert detect_layout(tmp_path / "r") == "regdb"
+
+
+def test_eval_command_writes_table_json_plot(synthetic, tmp_path, capsys):
+    from PIL import Image
+
+    MCJAModel(MCJAConfig(backbone="resnet18", input_size=(64, 32))).save_pretrained(tmp_path / "m")
+    args = ["eval", "--model", str(tmp_path / "m"), "--dataset", "regdb", "--data-dir", str(synthetic["regdb"]),
+            "--trial", "3", "--workers", "0", "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "cmc.png")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "RegDB split 3 | re-ranking: none" in out and "visible->thermal" in out and "thermal->visible" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["model"] == str(tmp_path / "m") and set(report["results"]) == {"visible->thermal", "thermal->visible"}
+    assert Image.open(tmp_path / "cmc.png").size[0] > 300

@@ -103,3 +103,19 @@ def test_errors():
         evaluate_rankings(dist, qp[:-1], gp, qc, gc)
     with pytest.raises(ValueError, match="no query has a true match"):
         evaluate_rankings(dist, qp + 100, gp, qc, gc)
+
+
+@pytest.mark.parametrize("protocol", ["sysu", "llcm"])
+def test_subsets_equal_separate_evaluations(protocol):
+    from mcja_hub.evaluation import evaluate_subsets
+    dist, qp, gp, qc, gc = random_problem(7, n_g=120, tie_levels=4)
+    rng = np.random.default_rng(1)
+    subsets = [np.sort(rng.choice(120, size, replace=False)) for size in (10, 40, 119)] + [None]
+    got = evaluate_subsets(dist, qp, gp, qc, gc, subsets, protocol=protocol, chunk_size=13)
+    for sub, r in zip(subsets, got):
+        cols = np.arange(120) if sub is None else sub
+        ref = evaluate_rankings(dist[:, cols], qp, gp[cols], qc, gc[cols], protocol=protocol)
+        np.testing.assert_allclose(r["cmc"], ref["cmc"], rtol=0, atol=1e-12)
+        assert r["mAP"] == pytest.approx(ref["mAP"], abs=1e-9) and r["num_valid_queries"] == ref["num_valid_queries"]
+    with pytest.raises(ValueError, match="same pool index twice"):
+        evaluate_subsets(dist, qp, gp, qc, gc, [np.array([1, 1, 2])])

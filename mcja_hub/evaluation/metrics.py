@@ -37,7 +37,7 @@ def discard_mask(q_pids: torch.Tensor, g_pids: torch.Tensor, q_cams: torch.Tenso
 
 
 def evaluate_rankings(distmat, q_pids, g_pids, q_cams, g_cams, protocol: str = "sysu", max_rank: int = 20,
-                      dedup: bool | None = None, chunk_size: int = 512) -> dict:
+                      dedup: bool | None = None, chunk_size: int = 64) -> dict:
     """CMC (fractions, length ``max_rank``), mAP and mINP of a query x gallery distance matrix.
 
     Ranking is by ascending distance, ties broken by gallery order (stable sort). Items the protocol
@@ -46,6 +46,17 @@ def evaluate_rankings(distmat, q_pids, g_pids, q_cams, g_cams, protocol: str = "
     INP is (number of matches) / (position of the last match), both on the full list; the CMC uses the
     identity-deduplicated list (each gallery identity counted at its first position) when ``dedup``
     (default: the protocol's reference behaviour, see DEFAULT_DEDUP).
+    """
+    return evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, [None], protocol, max_rank, dedup, chunk_size)[0]
+
+
+def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol: str = "sysu", max_rank: int = 20,
+                     dedup: bool | None = None, chunk_size: int = 64) -> list[dict]:
+    """``evaluate_rankings`` for several galleries that are subsets of one pool, as the SYSU-MM01 and LLCM
+    trials are (``subsets``: index arrays into the pool's columns, or None for the whole pool).
+
+    Each query's ranking of the pool is sorted once; a subset's ranking is the pool ranking restricted
+    to its members (ties keep pool order), so 10 or 40 trials cost one sort instead of 10 or 40.
     """
     dist = _as_tensor(distmat, None)
     device = dist.device
@@ -60,45 +71,60 @@ def evaluate_rankings(distmat, q_pids, g_pids, q_cams, g_cams, protocol: str = "
     dedup = DEFAULT_DEDUP[protocol] if dedup is None else dedup
     _, g_ident = torch.unique(g_pids, return_inverse=True)  # gallery identities as 0..U-1
     n_ident = int(g_ident.max()) + 1 if n_g else 0
-
-    cmc_hits = torch.zeros(max_rank, dtype=torch.float64, device=device)
-    ap_sum = inp_sum = 0.0
-    valid_queries = 0
+    members = []
+    for sub in subsets:
+        m = torch.ones(n_g, dtype=torch.bool, device=device)
+        if sub is not None:
+            m = torch.zeros(n_g, dtype=torch.bool, device=device)
+            m[_as_tensor(sub, device).long()] = True
+            if int(m.sum()) != len(sub):
+                raise ValueError("a gallery subset lists the same pool index twice")
+        members.append(m)
+    acc = [{"cmc": torch.zeros(max_rank, dtype=torch.float64, device=device), "ap": 0.0, "inp": 0.0, "n": 0}
+           for _ in subsets]
+    ranks = torch.arange(1, max_rank + 1, device=device)
     for start in range(0, n_q, chunk_size):
         sl = slice(start, start + chunk_size)
-        order = torch.argsort(dist[sl], dim=1, stable=True)
-        keep = torch.ones_like(order, dtype=torch.bool)
+        pool_order = torch.argsort(dist[sl], dim=1, stable=True)
         discard = discard_mask(q_pids[sl], g_pids, q_cams[sl], g_cams, protocol)
-        if discard is not None:
-            keep = ~discard.gather(1, order)
-        match = (g_pids[order] == q_pids[sl, None]) & keep
-        n_match = match.sum(1)
-        ok = n_match > 0
-        if not ok.any():
-            continue
-        order, keep, match, n_match = order[ok], keep[ok], match[ok], n_match[ok].double()
-        position = keep.cumsum(1).double()  # 1-based rank among the items that count
-        hits = match.cumsum(1).double()
-        precision = torch.where(match, hits / position.clamp(min=1), 0.0)  # only read at matches
-        ap_sum += float(precision.sum(1).div(n_match).sum())
-        inp_sum += float((n_match / (position * match).amax(1)).sum())
-        big = float(n_g + 1)
-        first_match = torch.where(match, position, big).amin(1)
-        if dedup:
-            # position of each identity's first appearance; the rank of the true identity in the
-            # deduplicated list = 1 + the number of identities that appear before it
-            first_seen = torch.full((len(order), n_ident), big, dtype=torch.float64, device=device)
-            first_seen.scatter_reduce_(1, g_ident[order], torch.where(keep, position, big), "amin")
-            rank = (first_seen < first_match[:, None]).sum(1) + 1
-        else:
-            rank = first_match
-        cmc_hits += (rank[:, None] <= torch.arange(1, max_rank + 1, device=device)).double().sum(0)
-        valid_queries += int(ok.sum())
-    if valid_queries == 0:
-        raise ValueError("no query has a true match in the gallery (after the protocol's discard rule)")
-    return {
-        "cmc": (cmc_hits / valid_queries).cpu().numpy(),
-        "mAP": ap_sum / valid_queries,
-        "mINP": inp_sum / valid_queries,
-        "num_valid_queries": valid_queries,
-    }
+        n_rows = len(pool_order)
+        for member, a in zip(members, acc):
+            size = int(member.sum())
+            order = pool_order
+            if size < n_g:
+                # the subset's members in pool order, without boolean indexing: each member goes to slot
+                # (number of members before it); non-members all go to a spare last column, dropped
+                is_member = member.expand(n_rows, -1).gather(1, pool_order)
+                slot = torch.where(is_member, is_member.cumsum(1) - 1, size)
+                order = torch.empty(n_rows, size + 1, dtype=torch.long, device=device).scatter_(1, slot, pool_order)[:, :size]
+            keep = ~discard.gather(1, order) if discard is not None else torch.ones_like(order, dtype=torch.bool)
+            match = (g_pids.expand(n_rows, -1).gather(1, order) == q_pids[sl, None]) & keep
+            n_match = match.sum(1)
+            valid = n_match > 0  # queries without a true match do not count
+            position = keep.cumsum(1, dtype=torch.int32)  # 1-based rank among the items that count
+            hits = match.cumsum(1, dtype=torch.int32)
+            precision = torch.where(match, hits / position.clamp(min=1), 0.0)  # only read at matches
+            denom = n_match.clamp(min=1)
+            a["ap"] += float((precision.sum(1, dtype=torch.float64) / denom)[valid].sum())
+            last = torch.where(match, position, 0).amax(1).clamp(min=1)
+            a["inp"] += float((n_match / last)[valid].sum(dtype=torch.float64))
+            big = size + 1
+            first_match = torch.where(match, position, big).amin(1)
+            if dedup:
+                # position of each identity's first appearance; the rank of the true identity in the
+                # deduplicated list = 1 + the number of identities that appear before it
+                first_seen = torch.full((n_rows, n_ident), big, dtype=torch.int32, device=device)
+                first_seen.scatter_reduce_(1, g_ident.expand(n_rows, -1).gather(1, order),
+                                           torch.where(keep, position, big), "amin")
+                rank = (first_seen < first_match[:, None]).sum(1) + 1
+            else:
+                rank = first_match
+            a["cmc"] += ((rank[:, None] <= ranks) & valid[:, None]).sum(0)
+            a["n"] += int(valid.sum())
+    results = []
+    for a in acc:
+        if a["n"] == 0:
+            raise ValueError("no query has a true match in the gallery (after the protocol's discard rule)")
+        results.append({"cmc": (a["cmc"] / a["n"]).cpu().numpy(), "mAP": a["ap"] / a["n"], "mINP": a["inp"] / a["n"],
+                        "num_valid_queries": a["n"]})
+    return results

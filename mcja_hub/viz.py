@@ -91,3 +91,47 @@ def plot_cmc(report: dict, out: str | Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def ranked_grid(queries: list, galleries: list[list], out: str | Path, distances=None, correct=None,
+                query_labels: list[str] | None = None) -> Path:
+    """One row per query: the query image, then its ranked gallery images with the distance under each
+    and a green / red border when ``correct[i][j]`` says whether the identity matches.
+
+    ``queries``: images (PIL or paths); ``galleries[i]``: the ranked images of query i.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    def load(im):
+        return Image.open(im).convert("RGB") if isinstance(im, (str, Path)) else im.convert("RGB")
+
+    cols = 1 + max(len(g) for g in galleries)
+    fig, axes = plt.subplots(len(queries), cols, figsize=(cols * 0.95 + 0.4, len(queries) * 1.9), squeeze=False)
+    for i, (q, gal) in enumerate(zip(queries, galleries)):
+        for j in range(cols):
+            axes[i][j].axis("off")
+        axes[i][0].imshow(load(q))
+        axes[i][0].set_title(query_labels[i] if query_labels else "query", fontsize=7)
+        for j, g in enumerate(gal):
+            ax = axes[i][j + 1]
+            ax.imshow(load(g))
+            if correct is not None:
+                ax.axis("on")
+                ax.set_xticks([]), ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("#1a9c3c" if correct[i][j] else "#d62728")
+                    spine.set_linewidth(3)
+            if distances is not None:
+                ax.set_xlabel(f"{float(distances[i][j]):.3f}", fontsize=6, labelpad=1)
+                ax.xaxis.label.set_visible(True)
+            ax.set_title(f"#{j + 1}", fontsize=6)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

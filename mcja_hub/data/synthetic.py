@@ -5,9 +5,9 @@ this: every identity has persistent attributes (body proportions, clothing colou
 accessories and the *thermal* properties of each material). Visible cameras render colour under
 their own illumination, background, scale and blur; infrared cameras render heat: skin is warm,
 garments emit according to their material, never their hue, replicated to 3 channels. So colour is
-useless across modalities while shape, pattern and luminance structure carry over, as in the real
-problem. The files are written in the same names and formats as the real releases, so the real
-loading code runs on them.
+useless across modalities while shape, pattern and luminance structure carry over (infrared brightness
+mixes each material's visible luminance with its heat), as in the real problem. The files are written
+in the same names and formats as the real releases, so the real loading code runs on them.
 """
 
 from __future__ import annotations
@@ -160,7 +160,10 @@ def render(ident: Identity, cam: Camera, rng: np.random.Generator, height: int =
     clutter = (np.sin(xx * rng.uniform(4, 12) + rng.uniform(0, 6)) * np.sin(yy * rng.uniform(3, 9) + rng.uniform(0, 6)))
     shade = 1.0 - 0.25 * (by - 0.5)  # light from above
     if cam.infrared:
-        heat = ident.heat[label]
+        # Near-infrared brightness follows a material's reflectance, which correlates with its visible
+        # luminance but not with its hue, plus the material's own emission (skin is bright): a mix.
+        luminance = ident.colours @ np.array([0.299, 0.587, 0.114])
+        heat = (0.55 * luminance + 0.45 * ident.heat)[label]
         bg = cam.background[0] + cam.texture * clutter
         img = np.where(label == BG, bg, heat * cam.gain * rng.uniform(0.92, 1.08))
         img = img + rng.normal(0, cam.noise, img.shape)

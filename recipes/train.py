@@ -1,0 +1,431 @@
+"""Train MCJA (SPEC §4) with accelerate, top to bottom.
+
+    accelerate launch recipes/train.py --config recipes/configs/sysu.yaml --data-dir /data/SYSU-MM01 [key=value ...]
+    accelerate launch --num_processes 2 recipes/train.py ...           # several GPUs (or --cpu processes)
+    accelerate launch --mixed_precision bf16 recipes/train.py ...       # AMP; GeM, losses stay fp32
+    python recipes/train.py --config ... --resume latest                # continue exactly where it stopped
+
+Order: config -> Accelerator + trackers -> seed -> data -> model -> optimizer -> prepare -> resume ->
+epochs (PK batches, batched MAA on the device, ID + CMR loss) -> checkpoint every epoch (and every N
+steps) -> final model folder with its evaluation in the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from accelerate import Accelerator
+from accelerate.tracking import GeneralTracker
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from mcja_hub import MCJAConfig, MCJAModel
+from mcja_hub.augment import AugmentConfig, TrainAugment, resize
+from mcja_hub.data import load_vireid
+from mcja_hub.data.sampler import PKSampler
+from mcja_hub.evaluation import evaluate, format_table
+from mcja_hub.hub import write_model_card
+from mcja_hub.losses import cmr_loss, id_loss
+
+
+@dataclass
+class TrainConfig:
+    # data
+    dataset: str = "sysu_mm01"  # sysu_mm01 | regdb | llcm
+    data_dir: str = ""
+    trial: int = 1  # RegDB split (train and test on the same one)
+    synthetic: bool = False  # the data is the synthetic generator's: said so in the card, never passed off as the benchmark
+    output_dir: str = "outputs/mcja"
+    p: int = 8  # identities per batch
+    k: int = 16  # images per identity
+    balance_modalities: bool = False  # K/2 visible + K/2 infrared per identity (not in the released recipe)
+    num_workers: int = 4
+    # model (MCJAConfig)
+    backbone: str = "resnet50.tv_in1k"  # torchvision's ImageNet weights, as the released code
+    pretrained: bool = True
+    last_stride: int = 2
+    mda_layers: list = field(default_factory=lambda: [0, 2, 3, 0])
+    mda_m: int = 2
+    input_size: list = field(default_factory=lambda: [384, 192])
+    # method
+    maa: bool = True  # modality alignment augmentation (the one-of hue / WG / CC / SJ)
+    cutmix_faithful: bool = False  # reproduce the released code's swapped cutmix box
+    id_weight: float = 1.0
+    cmr_weight: float = 1.0  # 0 = no CMR loss
+    cmr_eps: float = 0.5
+    label_smoothing: float = 0.0
+    # optimisation: Adam, L2 weight decay on all trained parameters, step decay per epoch
+    lr: float = 3.5e-4
+    weight_decay: float = 5e-4
+    epochs: int = 140
+    milestones: list = field(default_factory=lambda: [80, 120])
+    gamma: float = 0.1
+    max_steps: int = 0  # stop after this many optimizer steps in total (0 = run all epochs)
+    seed: int = 8
+    # checkpoints, evaluation, logging
+    save_every_steps: int = 0  # extra mid-epoch checkpoints (0 = only at epoch ends)
+    keep_checkpoints: int = 3
+    select_best: bool = False  # released-code behaviour: evaluate on the TEST set every epoch, keep the best R1
+    eval_modes: list = field(default_factory=lambda: ["all", "indoor"])
+    eval_shots: list = field(default_factory=lambda: [1, 10])
+    eval_trials: int = 10
+    report_to: str = "none"  # none | csv | tensorboard | wandb | all (accelerate trackers)
+    log_every: int = 10
+
+    def model_config(self, num_classes: int) -> MCJAConfig:
+        return MCJAConfig(backbone=self.backbone, pretrained_backbone=self.pretrained, num_classes=num_classes,
+                          last_stride=self.last_stride, mda_layers=tuple(self.mda_layers), mda_m=self.mda_m,
+                          input_size=tuple(self.input_size))
+
+
+# Fields that must match when resuming (the rest, e.g. epochs or logging, may change).
+RESUME_MUST_MATCH = ("dataset", "trial", "p", "k", "balance_modalities", "backbone", "last_stride", "mda_layers",
+                     "mda_m", "input_size", "maa", "cutmix_faithful", "seed")
+
+
+def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", help="YAML file of TrainConfig fields")
+    parser.add_argument("--data-dir", "--data_dir", dest="data_dir")
+    parser.add_argument("--output-dir", "--output_dir", dest="output_dir")
+    parser.add_argument("--trial", type=int)
+    parser.add_argument("--resume", default=None, help="'latest' or a checkpoint folder")
+    parser.add_argument("--report_to", "--report-to", dest="report_to")
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. epochs=10 lr=1e-3")
+    args = parser.parse_args(argv)
+    values = {}
+    if args.config:
+        values = yaml.safe_load(Path(args.config).read_text()) or {}
+    for item in args.overrides:
+        if "=" not in item:
+            parser.error(f"override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        values[key] = yaml.safe_load(value)
+    for key in ("data_dir", "output_dir", "trial", "report_to"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        parser.error(f"unknown config key(s) {unknown}; known: {sorted(known)}")
+    defaults = TrainConfig()
+    for key, value in values.items():
+        values[key] = _coerce(key, value, getattr(defaults, key), parser)
+    cfg = TrainConfig(**values)
+    if not cfg.data_dir:
+        parser.error("--data-dir is required (the dataset's root folder)")
+    return cfg, args
+
+
+def _coerce(key: str, value, default, parser):
+    """Give ``value`` the type of the field's default (YAML 1.1 reads 1e-3 as a string, for one)."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if isinstance(default, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+            if isinstance(default, int):
+                if number != int(number):
+                    raise ValueError
+                return int(number)
+            return number
+        if isinstance(default, list):
+            if not isinstance(value, list):
+                raise ValueError
+            return value
+        if isinstance(default, str):
+            return str(value)
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    parser.error(f"config key {key!r}: expected a {type(default).__name__} like {default!r}, got {value!r}")
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Step decay: lr * gamma^(number of milestones passed). A constant lr when there are none."""
+    return cfg.lr * cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+
+
+class CSVTracker(GeneralTracker):
+    """A minimal accelerate tracker writing one CSV row per logged step (no extra dependency)."""
+
+    name, requires_logging_directory, main_process_only = "csv", False, True
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.rows: list[dict] = []
+
+    @property
+    def tracker(self):
+        return self
+
+    def start(self) -> None:
+        pass
+
+    def store_init_configuration(self, values: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.with_suffix(".config.json").write_text(json.dumps(values, indent=2, default=str))
+
+    def log(self, values: dict, step: int | None = None, **kwargs) -> None:
+        self.rows.append({"step": step, **values})
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+        with open(self.path, "w", newline="") as f:  # rewritten whole: new keys may appear later
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    def finish(self) -> None:
+        pass
+
+
+class TrainImages(torch.utils.data.Dataset):
+    """Decoded, resized uint8 images of the prepared Arrow split; augmentation happens on the device."""
+
+    def __init__(self, split, size: tuple[int, int]) -> None:
+        self.split = split.select_columns(["image", "label", "modality"])
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int):
+        from torchvision.transforms.v2.functional import pil_to_tensor
+
+        row = self.split[i]
+        image = resize(pil_to_tensor(row["image"].convert("RGB")), self.size)
+        return image, row["label"], row["modality"]
+
+
+def save_checkpoint(accelerator, ckpt_root: Path, state: dict, keep: int) -> Path | None:
+    """save_state into a temporary folder, rename it, then atomically repoint ``latest``: a kill at
+    any moment leaves ``latest`` naming a complete checkpoint."""
+    name = f"step_{state['global_step']:08d}"
+    final, tmp = ckpt_root / name, ckpt_root / f"{name}.tmp"
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    if accelerator.is_main_process:
+        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        pointer = ckpt_root / "latest.tmp"
+        pointer.write_text(name)
+        os.replace(pointer, ckpt_root / "latest")
+        for old in sorted(p for p in ckpt_root.glob("step_*") if not p.name.endswith(".tmp"))[:-keep]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def resolve_resume(output_dir: Path, resume: str) -> Path:
+    if resume == "latest":
+        pointer = output_dir / "checkpoints" / "latest"
+        if not pointer.is_file():
+            raise SystemExit(f"--resume latest: no checkpoint in {output_dir / 'checkpoints'} (nothing saved yet?)")
+        path = output_dir / "checkpoints" / pointer.read_text().strip()
+    else:
+        path = Path(resume)
+    if not (path / "trainer_state.json").is_file():
+        raise SystemExit(f"--resume: {path} is not a complete checkpoint (no trainer_state.json)")
+    return path
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg, args = load_config(argv)
+    out = Path(cfg.output_dir)
+
+    # -- accelerator, trackers, seed -----------------------------------------------------------------
+    trackers = []
+    if cfg.report_to in ("csv", "all"):
+        trackers.append(CSVTracker(out / "logs" / "train.csv"))
+    if cfg.report_to not in ("none", "csv"):
+        trackers.append(cfg.report_to)
+    accelerator = Accelerator(log_with=trackers or None, project_dir=str(out))
+    if trackers:
+        accelerator.init_trackers("mcja", config={k: str(v) for k, v in dataclasses.asdict(cfg).items()})
+    set_seed(cfg.seed)
+    main_proc = accelerator.is_main_process
+
+    # -- data: the prepared Arrow split, PK batches split across processes ----------------------------
+    with accelerator.main_process_first():  # the first process prepares the Arrow cache, the others reuse it
+        extra = {"trial": cfg.trial} if cfg.dataset == "regdb" else {}
+        train = load_vireid(cfg.dataset, cfg.data_dir, **extra)["train"]
+    labels, modalities = train["label"], train["modality"]
+    num_classes = max(labels) + 1
+    sampler = PKSampler(labels, cfg.p, cfg.k, modalities=modalities, balance_modalities=cfg.balance_modalities,
+                        seed=cfg.seed, num_replicas=accelerator.num_processes, rank=accelerator.process_index)
+    images = TrainImages(train, tuple(cfg.input_size))
+    steps_per_epoch = len(sampler)
+    if steps_per_epoch == 0:
+        raise SystemExit(f"no full batch of {cfg.p}x{cfg.k} per process: lower p / k or use fewer processes")
+
+    # -- model, augmentation, optimizer --------------------------------------------------------------
+    model = MCJAModel(cfg.model_config(num_classes))
+    augment_cfg = AugmentConfig(size=tuple(cfg.input_size), cutmix_faithful=cfg.cutmix_faithful,
+                                maa_p=0.5 if cfg.maa else 0.0)
+    augment = TrainAugment(augment_cfg).to(accelerator.device)
+    trained = [p for p in model.parameters() if p.requires_grad]  # BNNeck bias is frozen at 0
+    optimizer = torch.optim.Adam(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    # -- resume --------------------------------------------------------------------------------------
+    start_epoch, start_step, global_step, best = 0, 0, 0, {"R1": -1.0, "epoch": None}
+    ckpt_root = out / "checkpoints"
+    if args.resume:
+        path = resolve_resume(out, args.resume)
+        state = json.loads((path / "trainer_state.json").read_text())
+        saved = state["config"]
+        changed = [f"{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in RESUME_MUST_MATCH
+                   if saved.get(k) != getattr(cfg, k)]
+        if changed:
+            raise SystemExit(f"--resume {path}: the config differs from the checkpoint's in {changed}")
+        accelerator.load_state(str(path))
+        start_epoch, start_step, global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
+        best = state.get("best", best)
+        accelerator.print(f"resumed from {path}: epoch {start_epoch + 1}, step {start_step} of {steps_per_epoch}")
+    if main_proc:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+        accelerator.print(f"{len(train)} training images, {num_classes} identities, {steps_per_epoch} steps/epoch "
+                          f"x {accelerator.num_processes} process(es), batch {cfg.p}x{cfg.k}, "
+                          f"mixed precision: {accelerator.mixed_precision}, device: {accelerator.device}")
+
+    def state_at(epoch: int, step_in_epoch: int) -> dict:
+        return {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
+                "best": best, "config": dataclasses.asdict(cfg)}
+
+    def evaluate_now(tag: str) -> dict | None:
+        """Test-protocol evaluation on the main process (the others wait)."""
+        report = None
+        if main_proc:
+            report = evaluate(accelerator.unwrap_model(model), cfg.dataset, cfg.data_dir, modes=cfg.eval_modes,
+                              shots=cfg.eval_shots, trials=cfg.eval_trials, trial=cfg.trial,
+                              num_workers=min(cfg.num_workers, 2))
+            accelerator.print(f"[{tag}]\n" + format_table(report))
+        accelerator.wait_for_everyone()
+        return report
+
+    # -- train -----------------------------------------------------------------------------------------
+    stop = False
+    for epoch in range(start_epoch, cfg.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(cfg, epoch)
+        sampler.set_epoch(epoch)
+        batches = list(sampler)[start_step if epoch == start_epoch else 0:]
+        loader = torch.utils.data.DataLoader(images, batch_sampler=batches, num_workers=cfg.num_workers,
+                                             pin_memory=accelerator.device.type == "cuda")
+        model.train()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not main_proc, unit="step",
+                   initial=steps_per_epoch - len(batches), total=steps_per_epoch)
+        t0, seen = time.time(), 0
+        step_in_epoch = steps_per_epoch - len(batches)
+        for x, y, m in bar:
+            x, y, m = x.to(accelerator.device), y.to(accelerator.device), m.to(accelerator.device)
+            # Augmentation randomness derives from (seed, epoch, step, rank): a resumed run replays it exactly.
+            g = torch.Generator(device=accelerator.device).manual_seed(
+                hash((cfg.seed, epoch, step_in_epoch, accelerator.process_index)) % 2**62)
+            x = augment(x, m, g)
+            with accelerator.autocast():
+                output = model(x)
+                loss_id = id_loss(output.logits, y, cfg.label_smoothing)
+                loss_cmr = cmr_loss(output.embeddings, y, m, eps=cfg.cmr_eps) if cfg.cmr_weight else loss_id * 0
+                loss = cfg.id_weight * loss_id + cfg.cmr_weight * loss_cmr
+            if not torch.isfinite(accelerator.gather(loss.detach()[None])).all():
+                last = (ckpt_root / "latest").read_text().strip() if (ckpt_root / "latest").is_file() else None
+                raise SystemExit(
+                    f"non-finite loss at epoch {epoch + 1}, step {step_in_epoch + 1} (id {loss_id.item():.4g}, "
+                    f"cmr {loss_cmr.item():.4g}); stopped without saving. Last good checkpoint: "
+                    f"{ckpt_root / last if last else 'none'}. Try a lower lr or fp32.")
+            accelerator.backward(loss)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            global_step += 1
+            step_in_epoch += 1
+            seen += len(x) * accelerator.num_processes
+            if main_proc:
+                rate = seen / max(time.time() - t0, 1e-9)
+                bar.set_postfix(loss=f"{loss.item():.3f}", id=f"{loss_id.item():.3f}", cmr=f"{loss_cmr.item():.3f}",
+                                lr=f"{optimizer.param_groups[0]['lr']:.2e}", img_s=f"{rate:.0f}")
+            if trackers and global_step % cfg.log_every == 0:
+                accelerator.log({"loss": loss.item(), "loss_id": loss_id.item(), "loss_cmr": loss_cmr.item(),
+                                 "lr": optimizer.param_groups[0]["lr"], "epoch": epoch + 1}, step=global_step)
+            if cfg.save_every_steps and global_step % cfg.save_every_steps == 0 and step_in_epoch < steps_per_epoch:
+                save_checkpoint(accelerator, ckpt_root, state_at(epoch, step_in_epoch), cfg.keep_checkpoints)
+            if cfg.max_steps and global_step >= cfg.max_steps:
+                stop = True
+                break
+        bar.close()
+        if step_in_epoch == steps_per_epoch:  # a finished epoch: the next run starts at the next one
+            if cfg.select_best:
+                report = evaluate_now(f"epoch {epoch + 1}: test-set evaluation for best-R1 selection")
+                if main_proc:
+                    r1 = next(iter(report["results"].values()))["R1"]
+                    if r1 > best["R1"]:
+                        best = {"R1": r1, "epoch": epoch + 1}
+                        accelerator.unwrap_model(model).save_pretrained(out / "best-model")
+            save_checkpoint(accelerator, ckpt_root, state_at(epoch + 1, 0), cfg.keep_checkpoints)
+        else:
+            save_checkpoint(accelerator, ckpt_root, state_at(epoch, step_in_epoch), cfg.keep_checkpoints)
+        if stop:
+            break
+
+    # -- release artefact: model folder + evaluation + card ----------------------------------------------
+    finished = not stop or global_step >= cfg.epochs * steps_per_epoch
+    final_model = accelerator.unwrap_model(model)
+    selection = "last checkpoint"
+    if cfg.select_best and main_proc and (out / "best-model").is_dir():
+        final_model = MCJAModel.from_pretrained(out / "best-model").to(accelerator.device)
+        selection = f"best test-set Rank-1 over epochs (epoch {best['epoch']}; released-code behaviour)"
+    report = None
+    if finished:
+        report = evaluate_now("final evaluation") if not cfg.select_best else None
+        if main_proc and cfg.select_best:
+            report = evaluate(final_model, cfg.dataset, cfg.data_dir, modes=cfg.eval_modes, shots=cfg.eval_shots,
+                              trials=cfg.eval_trials, trial=cfg.trial, num_workers=min(cfg.num_workers, 2))
+            accelerator.print(f"[final evaluation, {selection}]\n" + format_table(report))
+    accelerator.wait_for_everyone()
+    if main_proc:
+        folder = out / "model"
+        final_model.save_pretrained(folder)
+        training = {
+            "dataset": cfg.dataset + (" (synthetic data in its layout)" if cfg.synthetic else ""),
+            "epochs": f"{cfg.epochs} ({global_step} steps of {cfg.p}x{cfg.k})" + ("" if finished else " - stopped early"),
+            "optimizer": f"Adam, lr {cfg.lr} (x{cfg.gamma} at epochs {cfg.milestones}), weight decay {cfg.weight_decay}",
+            "losses": f"ID (cross-entropy) x{cfg.id_weight} + CMR (eps {cfg.cmr_eps}) x{cfg.cmr_weight}",
+            "augmentation": "modality alignment augmentation" + (" (released-code cutmix box)" if cfg.cutmix_faithful else "")
+            if cfg.maa else "no MAA (flip, crop, erasing only)",
+            "initialisation": f"{cfg.backbone} ImageNet weights" if cfg.pretrained else "random",
+            "mixed precision": accelerator.mixed_precision, "processes": accelerator.num_processes,
+            "seed": cfg.seed, "model_selection": selection,
+        }
+        if report:
+            (out / "results.json").write_text(json.dumps(report, indent=2))
+        write_model_card(folder, report, training,
+                         data_label=f"synthetic {cfg.dataset} layout (mcja synth)" if cfg.synthetic else None)
+        accelerator.print(f"model folder: {folder}")
+    accelerator.end_training()
+    return {"report": report, "global_step": global_step, "output_dir": str(out)}
+
+
+if __name__ == "__main__":
+    main()

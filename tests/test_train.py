@@ -1,0 +1,177 @@
+"""The training recipe: exact resume, atomic checkpoints, NaN guard, config errors, 2 processes."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ROOT / "recipes" / "train.py"
+TINY = ["backbone=resnet18", "input_size=[64,32]", "mda_layers=[0,1,1,0]", "p=4", "k=4", "num_workers=0",
+        "eval_modes=[all]", "eval_shots=[1]", "eval_trials=1", "epochs=2", "milestones=[1]", "lr=1e-3",
+        "pretrained=false", "synthetic=true"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from mcja_hub.data import generate_synthetic
+    return generate_synthetic(tmp_path_factory.mktemp("d") / "sysu", "sysu", ids=12, seed=1, size=(64, 32),
+                              images_per_camera=(3, 5), workers=1)
+
+
+def run(args, tmp_path, check=True):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf-datasets"))
+    proc = subprocess.run([sys.executable, str(TRAIN), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def weights(folder):
+    return load_file(str(Path(folder) / "model" / "model.safetensors"))
+
+
+def steps_of(out):
+    return sorted(int(p.name[5:]) for p in (Path(out) / "checkpoints").glob("step_*"))
+
+
+@pytest.fixture(scope="module")
+def straight(tiny_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("straight")
+    run(["--data-dir", str(tiny_data), "output_dir=" + str(tmp / "a"), *TINY, "report_to=csv"], tmp)
+    return tmp / "a"
+
+
+def test_straight_run_outputs(straight):
+    steps = steps_of(straight)
+    assert len(steps) == 2 and steps[1] == 2 * steps[0]  # one checkpoint per epoch
+    assert (straight / "checkpoints" / "latest").read_text() == f"step_{steps[1]:08d}"
+    report = json.loads((straight / "results.json").read_text())
+    assert list(report["results"]) == ["all-search single-shot"]
+    card = (straight / "model" / "README.md").read_text()
+    assert "model-index" in card and "synthetic sysu_mm01 layout" in card
+    rows = (straight / "logs" / "train.csv").read_text().splitlines()
+    assert rows[0].startswith("step,loss,loss_id,loss_cmr,lr,epoch") and len(rows) >= 2
+
+
+def test_exact_resume_at_epoch_boundary(straight, tiny_data, tmp_path):
+    per_epoch = steps_of(straight)[0]
+    out = tmp_path / "b"
+    run(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, f"max_steps={per_epoch}"], tmp_path)  # "killed"
+    assert steps_of(out) == [per_epoch]
+    run(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "--resume", "latest"], tmp_path)
+    a, b = weights(straight), weights(out)
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_exact_resume_mid_epoch(straight, tiny_data, tmp_path):
+    per_epoch = steps_of(straight)[0]
+    out = tmp_path / "c"
+    stop = per_epoch + 3
+    run(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, f"max_steps={stop}", "save_every_steps=2"], tmp_path)
+    state = json.loads((out / "checkpoints" / f"step_{stop:08d}" / "trainer_state.json").read_text())
+    assert (state["epoch"], state["step_in_epoch"]) == (1, 3)
+    run(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "--resume", str(out / "checkpoints" / f"step_{stop:08d}")], tmp_path)
+    a, b = weights(straight), weights(out)
+    assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_resume_refuses_changed_config_and_missing_checkpoint(straight, tiny_data, tmp_path):
+    p = run(["--data-dir", str(tiny_data), f"output_dir={straight}", *TINY, "mda_m=3", "--resume", "latest"], tmp_path, check=False)
+    assert p.returncode != 0 and "differs from the checkpoint's in ['mda_m: 2 -> 3']" in p.stderr
+    p = run(["--data-dir", str(tiny_data), f"output_dir={tmp_path / 'none'}", *TINY, "--resume", "latest"], tmp_path, check=False)
+    assert p.returncode != 0 and "no checkpoint in" in p.stderr
+
+
+def test_config_errors(tiny_data, tmp_path):
+    p = run(["--data-dir", str(tiny_data), "learning_rate=1"], tmp_path, check=False)
+    assert p.returncode == 2 and "unknown config key(s) ['learning_rate']" in p.stderr
+    p = run(["epochs=1"], tmp_path, check=False)
+    assert p.returncode == 2 and "--data-dir is required" in p.stderr
+
+
+def _load_recipe():
+    spec = importlib.util.spec_from_file_location("mcja_train_recipe", TRAIN)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_checkpoint_is_atomic(tmp_path):
+    """A save that dies half-way leaves `latest` on the previous complete checkpoint."""
+    recipe = _load_recipe()
+
+    class FakeAccelerator:
+        is_main_process = True
+        fail = False
+
+        def wait_for_everyone(self):
+            pass
+
+        def save_state(self, path):
+            Path(path).mkdir(parents=True)
+            (Path(path) / "model.safetensors").write_bytes(b"partial")
+            if self.fail:
+                raise KeyboardInterrupt("killed while writing")
+            (Path(path) / "optimizer.bin").write_bytes(b"done")
+
+    acc, root = FakeAccelerator(), tmp_path / "checkpoints"
+    state = {"epoch": 1, "step_in_epoch": 0, "global_step": 10, "config": {}}
+    recipe.save_checkpoint(acc, root, state, keep=3)
+    acc.fail = True
+    with pytest.raises(KeyboardInterrupt):
+        recipe.save_checkpoint(acc, root, dict(state, global_step=20), keep=3)
+    assert (root / "latest").read_text() == "step_00000010"
+    assert recipe.resolve_resume(tmp_path, "latest") == root / "step_00000010"
+    assert not (root / "step_00000020").exists()  # only the .tmp folder, never taken for a checkpoint
+    with pytest.raises(SystemExit, match="not a complete checkpoint"):
+        recipe.resolve_resume(tmp_path, str(root / "step_00000020.tmp"))
+    acc.fail = False  # the next save replaces the stale temporary folder
+    recipe.save_checkpoint(acc, root, dict(state, global_step=20), keep=1)
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step_00000020"]
+
+
+def test_nan_loss_stops_with_clear_message(tiny_data, tmp_path, monkeypatch):
+    recipe = _load_recipe()
+    calls = {"n": 0}
+    real = recipe.cmr_loss
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 4 else loss
+
+    monkeypatch.setattr(recipe, "cmr_loss", poisoned)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    out = tmp_path / "nan"
+    with pytest.raises(SystemExit, match=r"non-finite loss at epoch 1, step 4 .*stopped without saving. Last good checkpoint: none"):
+        recipe.main(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "save_every_steps=100"])
+    assert not (out / "checkpoints").exists() or not list((out / "checkpoints").glob("step_*"))
+
+
+@pytest.mark.slow
+def test_two_cpu_processes(tiny_data, tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf"))
+    out = tmp_path / "ddp"
+    proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+                           str(TRAIN), "--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "epochs=1"],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "x 2 process(es)" in proc.stdout
+    assert (out / "model" / "model.safetensors").is_file()
+
+
+def test_config_values_are_typed():
+    recipe = _load_recipe()
+    cfg, _ = recipe.load_config(["--data-dir", "x", "lr=1e-3", "epochs=3", "select_best=true", "milestones=[2]"])
+    assert cfg.lr == 0.001 and isinstance(cfg.lr, float) and cfg.epochs == 3 and cfg.select_best is True
+    for bad, msg in (("epochs=2.5", "'epochs': expected a int"), ("lr=fast", "'lr': expected a float"),
+                     ("milestones=3", "'milestones': expected a list")):
+        with pytest.raises(SystemExit):
+            recipe.load_config(["--data-dir", "x", bad])

@@ -1,7 +1,7 @@
 """Train MCJA (SPEC §4) with accelerate, top to bottom.
 
     accelerate launch recipes/train.py --config recipes/configs/sysu.yaml --data-dir /data/SYSU-MM01 [key=value ...]
-    accelerate launch --num_processes 2 recipes/train.py ...           # several GPUs (or --cpu processes)
+    accelerate launch --multi_gpu --num_processes 2 recipes/train.py ...   # several GPUs, or CPU processes on a GPU-less machine
     accelerate launch --mixed_precision bf16 recipes/train.py ...       # AMP; GeM, losses stay fp32
     python recipes/train.py --config ... --resume latest                # continue exactly where it stopped
 
@@ -223,6 +223,7 @@ def save_checkpoint(accelerator, ckpt_root: Path, state: dict, keep: int) -> Pat
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()  # every rank writes its own RNG state into tmp before it is renamed
     if accelerator.is_main_process:
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
         if final.exists():
@@ -260,7 +261,10 @@ def main(argv: list[str] | None = None) -> dict:
         trackers.append(CSVTracker(out / "logs" / "train.csv"))
     if cfg.report_to not in ("none", "csv"):
         trackers.append(cfg.report_to)
-    accelerator = Accelerator(log_with=trackers or None, project_dir=str(out))
+    # Several processes on a machine without GPUs (`accelerate launch --multi_gpu --num_processes N`
+    # there): one CPU process per rank over gloo. (`accelerate launch --cpu` always starts one process.)
+    multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    accelerator = Accelerator(log_with=trackers or None, project_dir=str(out), cpu=multi_cpu)
     if trackers:
         accelerator.init_trackers("mcja", config={k: str(v) for k, v in dataclasses.asdict(cfg).items()})
     set_seed(cfg.seed)

@@ -159,12 +159,25 @@ def test_nan_loss_stops_with_clear_message(tiny_data, tmp_path, monkeypatch):
 def test_two_cpu_processes(tiny_data, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf"))
     out = tmp_path / "ddp"
-    proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
-                           str(TRAIN), "--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "epochs=1"],
+    # On a machine without GPUs the torchrun path (--multi_gpu) gives one CPU process per rank (gloo);
+    # `--cpu` always selects accelerate's single-process launcher.
+    proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(TRAIN), "--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "epochs=1"],
                           capture_output=True, text=True, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "x 2 process(es)" in proc.stdout
     assert (out / "model" / "model.safetensors").is_file()
+    ckpt = next((out / "checkpoints").glob("step_*"))
+    assert {p.name for p in ckpt.glob("random_states_*")} == {"random_states_0.pkl", "random_states_1.pkl"}
+    # the ranks trained on disjoint batches: the run's steps per epoch are half the single-process count
+    single = int(proc.stdout.split(" steps/epoch")[0].split(", ")[-1])
+    from mcja_hub.data.sampler import PKSampler
+    from mcja_hub.layouts import read_sysu
+    labels = [r.label for r in read_sysu(tiny_data)["train"]]
+    full = PKSampler(labels, 4, 4, seed=8)
+    assert single == len(full) // 2
+    ranks = [list(PKSampler(labels, 4, 4, seed=8, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert not {tuple(b) for b in ranks[0]} & {tuple(b) for b in ranks[1]}
 
 
 def test_config_values_are_typed():

@@ -97,7 +97,8 @@ RESUME_MUST_MATCH = ("dataset", "trial", "p", "k", "balance_modalities", "backbo
 
 def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", help="YAML file of TrainConfig fields")
+    parser.add_argument("--config", action="append", default=[],
+                        help="YAML file of TrainConfig fields; may repeat, later files override earlier ones")
     parser.add_argument("--data-dir", "--data_dir", dest="data_dir")
     parser.add_argument("--output-dir", "--output_dir", dest="output_dir")
     parser.add_argument("--trial", type=int)
@@ -106,8 +107,10 @@ def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Na
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. epochs=10 lr=1e-3")
     args = parser.parse_args(argv)
     values = {}
-    if args.config:
-        values = yaml.safe_load(Path(args.config).read_text()) or {}
+    for path in args.config:
+        if not Path(path).is_file():
+            parser.error(f"--config {path}: no such file")
+        values.update(yaml.safe_load(Path(path).read_text()) or {})
     for item in args.overrides:
         if "=" not in item:
             parser.error(f"override {item!r} is not key=value")

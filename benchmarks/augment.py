@@ -10,7 +10,6 @@ the machine's default thread count. Prints one JSON object.
 
 import json
 import random
-import time
 
 import numpy as np
 import torch
@@ -18,8 +17,9 @@ import torchvision.transforms as T
 from PIL import Image
 
 from mcja_hub.augment import TrainAugment
+from common import timed
 
-H, W, BATCH, REPEATS = 384, 192, 128, 3
+H, W, BATCH = 384, 192, 128
 
 
 class PILWeightedGrayscale:
@@ -70,14 +70,6 @@ def pil_pipelines():
     return T.Compose([maa] + tail), T.Compose(tail)
 
 
-def timed(fn):
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main():

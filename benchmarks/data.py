@@ -14,17 +14,11 @@ import numpy as np
 from PIL import Image
 
 from mcja_hub.data import generate_synthetic, load_vireid
+from common import timed
 
-IDS, REPEATS = 100, 3
+IDS = 100
 
 
-def timed(fn):
-    best = float("inf")
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main():

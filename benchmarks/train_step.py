@@ -7,7 +7,6 @@ already-normalised batch with cross-entropy. Reports seconds per step and the ra
 """
 
 import json
-import time
 
 import timm
 import torch
@@ -16,18 +15,11 @@ import torch.nn.functional as F
 from mcja_hub import MCJAConfig, MCJAModel
 from mcja_hub.augment import TrainAugment
 from mcja_hub.losses import cmr_loss, id_loss
+from common import timed
 
-BATCH, IDS, H, W, REPEATS = 32, 395, 384, 192, 3
+BATCH, IDS, H, W = 32, 395, 384, 192
 
 
-def timed(step):
-    step()  # warm-up
-    times = []
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():

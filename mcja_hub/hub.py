@@ -68,6 +68,13 @@ def eval_results(report: dict, data_label: str | None = None) -> list:
     return out
 
 
+def embedding_dim(backbone: str) -> int:
+    """The trunk's output width (= the embedding size), without loading weights."""
+    import timm
+
+    return timm.create_model(backbone, pretrained=False, num_classes=0).num_features
+
+
 def write_model_card(folder: str | os.PathLike, report: dict | None = None, training: dict | None = None,
                      repo_id: str | None = None, data_label: str | None = None) -> Path:
     """(Re)write ``folder/README.md`` from the model's config, an ``evaluate`` report and a training
@@ -106,11 +113,11 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     template = (Path(__file__).parent / "model_card_template.md").read_text()
     card = ModelCard.from_template(
         card_data, template_str=template, title=f"MCJA ({name}) for visible-infrared person re-identification",
-        description=("Multi-level cross-modality joint alignment (MCJA, Liang et al., TCSVT 2024, "
-                     "[arXiv 2307.08316](https://arxiv.org/abs/2307.08316)) trained with mcja-hub: modality "
-                     "alignment augmentation (weighted grayscale, cross-channel cutmix, spectrum jitter) and the "
-                     "cross-modality retrieval loss on a global-feature ResNet baseline."),
-        repo_id=repo_id or "<org>/<name>", dim=2048 if "resnet50" in config["backbone"] else "N",
+        description=("A visible-infrared person re-identification model trained with mcja-hub's recipe of MCJA "
+                     "(multi-level cross-modality joint alignment, Liang et al., TCSVT 2024, "
+                     "[arXiv 2307.08316](https://arxiv.org/abs/2307.08316)); the Training section lists which of its "
+                     "parts (modality alignment augmentation, cross-modality retrieval loss, MDA) this run used."),
+        repo_id=repo_id or "<org>/<name>", dim=embedding_dim(config["backbone"]),
         dataset=dataset, model_summary=model_summary, training_summary=training_summary, eval_table=eval_table,
         data_description=data_description,
         selection_note=(" The checkpoint was chosen by its test-set Rank-1 (the released code's practice), so "

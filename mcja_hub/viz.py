@@ -13,6 +13,23 @@ def _to_numpy(img: torch.Tensor):
     return img.permute(1, 2, 0).cpu().numpy()
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: str | Path, dpi: int = 110) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    _pyplot().close(fig)
+    return out
+
+
 def augmentation_rows(image, n: int = 6, seed: int = 0, config: A.AugmentConfig | None = None):
     """(label, list of uint8 (3, H, W) images) per row: each MAA op n times, then the full pipelines."""
     from torchvision.transforms.v2.functional import pil_to_tensor
@@ -44,11 +61,7 @@ def augmentation_rows(image, n: int = 6, seed: int = 0, config: A.AugmentConfig 
 def preview_augment(image, out: str | Path, n: int = 6, seed: int = 0,
                     config: A.AugmentConfig | None = None) -> Path:
     """Write a labelled grid: one row per op / pipeline, ``n`` random draws each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     rows = augmentation_rows(image, n, seed, config)
     h, w = rows[0][1][0].shape[-2:]
     fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.3 * w / h + 1.6, len(rows) * 1.3), squeeze=False)
@@ -60,20 +73,12 @@ def preview_augment(image, out: str | Path, n: int = 6, seed: int = 0,
                 ax.imshow(_to_numpy(images[c]))
         axes[r][0].set_title(label, loc="left", fontsize=8)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_cmc(report: dict, out: str | Path) -> Path:
     """CMC curves (rank 1..20) of every setting of an ``evaluate`` report."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for setting, r in report["results"].items():
         ranks = range(1, len(r["cmc"]) + 1)
@@ -86,11 +91,7 @@ def plot_cmc(report: dict, out: str | Path) -> Path:
     ax.set_title(f"CMC: {report['dataset']}, re-ranking {report['rerank']}")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out, dpi=120)
 
 
 def ranked_grid(queries: list, galleries: list[list], out: str | Path, distances=None, correct=None,
@@ -100,11 +101,9 @@ def ranked_grid(queries: list, galleries: list[list], out: str | Path, distances
 
     ``queries``: images (PIL or paths); ``galleries[i]``: the ranked images of query i.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
+
+    plt = _pyplot()
 
     def load(im):
         return Image.open(im).convert("RGB") if isinstance(im, (str, Path)) else im.convert("RGB")
@@ -130,8 +129,4 @@ def ranked_grid(queries: list, galleries: list[list], out: str | Path, distances
                 ax.xaxis.label.set_visible(True)
             ax.set_title(f"#{j + 1}", fontsize=6)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)

@@ -87,19 +87,21 @@ def test_pretrained_backbone_flag_never_downloads_on_load(saved, tmp_path, monke
     import huggingface_hub.constants as c
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty"))
-    _, folder = saved
-    copy = shutil.copytree(folder, tmp_path / "m")
-    cfg = json.loads((copy / "config.json").read_text())
-    cfg["pretrained_backbone"] = True
-    (copy / "config.json").write_text(json.dumps(cfg))
+    copy = _copy(saved[1], tmp_path, pretrained_backbone=True)
     loaded = MCJAModel.from_pretrained(copy)  # would raise if it tried to fetch ImageNet weights
     assert loaded.config.pretrained_backbone is True  # the record is kept
 
 
 # --- clear errors ---------------------------------------------------------------------------------
 
-def _copy(folder, tmp_path):
-    return shutil.copytree(folder, tmp_path / "m")
+def _copy(folder, tmp_path, **config_changes):
+    """A copy of the saved model folder, with config.json fields changed."""
+    copy = shutil.copytree(folder, tmp_path / "m")
+    if config_changes:
+        cfg = json.loads((copy / "config.json").read_text())
+        cfg.update(config_changes)
+        (copy / "config.json").write_text(json.dumps(cfg))
+    return copy
 
 
 def test_missing_weights_file(saved, tmp_path):
@@ -111,28 +113,19 @@ def test_missing_weights_file(saved, tmp_path):
 
 
 def test_shape_mismatch_names_tensor(saved, tmp_path):
-    copy = _copy(saved[1], tmp_path)
-    cfg = json.loads((copy / "config.json").read_text())
-    cfg["num_classes"] = 10
-    (copy / "config.json").write_text(json.dumps(cfg))
+    copy = _copy(saved[1], tmp_path, num_classes=10)
     with pytest.raises(ValueError, match=r"shape mismatch \(1\): classifier.weight: checkpoint \(6, 2048\) vs model \(10, 2048\)"):
         MCJAModel.from_pretrained(copy)
 
 
 def test_missing_and_unexpected_keys_named(saved, tmp_path):
-    copy = _copy(saved[1], tmp_path)
-    cfg = json.loads((copy / "config.json").read_text())
-    cfg["mda_layers"] = [0, 0, 3, 0]  # checkpoint has layer2 MDAs the config does not build
-    (copy / "config.json").write_text(json.dumps(cfg))
+    copy = _copy(saved[1], tmp_path, mda_layers=[0, 0, 3, 0])  # checkpoint has layer2 MDAs the config lacks
     with pytest.raises(ValueError, match=r"unexpected \(\d+\): mda.layer2.0"):
         MCJAModel.from_pretrained(copy)
 
 
 def test_unknown_config_field_in_json(saved, tmp_path):
-    copy = _copy(saved[1], tmp_path)
-    cfg = json.loads((copy / "config.json").read_text())
-    cfg["hidden_size"] = 768
-    (copy / "config.json").write_text(json.dumps(cfg))
+    copy = _copy(saved[1], tmp_path, hidden_size=768)
     with pytest.raises(ValueError, match=r"config.json: unknown MCJAConfig field\(s\) \['hidden_size'\]"):
         MCJAModel.from_pretrained(copy)
 
@@ -153,3 +146,25 @@ def test_cache_layout_is_what_hf_hub_download_reads(saved, tmp_path, monkeypatch
     assert try_to_load_from_cache("org/x", "model.safetensors", cache_dir=tmp_path, revision="v1.0") == str(snap / "model.safetensors")
     with pytest.raises(ValueError, match="40 lowercase hex"):
         cache_model_folder(saved[1], "org/x", cache_dir=tmp_path, commit="main")
+
+
+def test_write_model_card_model_index_round_trip(saved, tmp_path):
+    from mcja_hub.hub import write_model_card
+
+    copy = _copy(saved[1], tmp_path)
+    metrics = {"R1": 61.234, "R5": 80.0, "R10": 88.0, "R20": 93.5, "mAP": 58.1, "mINP": 44.0}
+    report = {"dataset": "sysu_mm01", "rerank": "none", "dedup_cmc": True, "trial": None,
+              "results": {s: {**metrics, "std": {k: 0.5 for k in metrics}, "trials": 10, "cmc": [0] * 20}
+                          for s in ("all-search single-shot", "indoor-search multi-shot")}}
+    write_model_card(copy, report, {"epochs": 140, "model_selection": "best test-set Rank-1 over epochs"})
+    card = ModelCard.load(copy / "README.md")
+    results = card.data.eval_results
+    assert len(results) == 2 * 5 and card.data.datasets == ["sysu-mm01"]
+    r1 = [r for r in results if r.metric_type == "rank-1" and r.dataset_config == "all-search single-shot"]
+    assert r1[0].metric_value == 61.23 and r1[0].dataset_name == "SYSU-MM01" and r1[0].dataset_split == "test"
+    text = (copy / "README.md").read_text()
+    assert "61.23 ±0.50" in text and "these numbers are optimistic" in text and "2048-d" in text
+    # synthetic data is never labelled as the benchmark
+    write_model_card(copy, report, {}, data_label="synthetic sysu_mm01 layout (mcja synth)")
+    card = ModelCard.load(copy / "README.md")
+    assert {r.dataset_type for r in card.data.eval_results} == {"sysu-mm01-synthetic"} and not card.data.datasets

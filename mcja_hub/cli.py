@@ -87,6 +87,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_card(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mcja_hub.hub import write_model_card
+
+    report = json.loads(Path(args.results).read_text()) if args.results else None
+    path = write_model_card(args.model, report, None, repo_id=args.repo_id, data_label=args.data_label)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from mcja_hub.hub import convert_released_checkpoint
+
+    out = convert_released_checkpoint(args.checkpoint, args.out, last_stride=args.last_stride, backbone=args.backbone)
+    print(f"wrote {out} (config.json, model.safetensors, README.md)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mcja_hub import __version__
 
@@ -136,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write the full report (incl. per-rank CMC) here")
     p.add_argument("--plot", default=None, help="write a CMC curve PNG here")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("card", help="(re)write a model folder's README.md card from an evaluation report")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--results", default=None, help="report JSON written by `mcja eval --json` or training")
+    p.add_argument("--repo-id", default=None, help="the Hub id to show in the usage snippet")
+    p.add_argument("--data-label", default=None, help="say what was evaluated when it is not the real benchmark")
+    p.set_defaults(func=_cmd_card)
+
+    p = sub.add_parser("convert", help="convert a released-MCJA-code .pth checkpoint into a model folder")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--last-stride", type=int, default=2, choices=[1, 2])
+    p.add_argument("--backbone", default="resnet50")
+    p.set_defaults(func=_cmd_convert)
     return parser
 
 

@@ -125,3 +125,77 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     path = folder / "README.md"
     card.save(path)
     return path
+
+
+def _released_state_dict(obj, source: str) -> dict:
+    """The tensors of a released-code checkpoint: a flat state dict, possibly under a key and/or with
+    DataParallel's ``module.`` prefix."""
+    import torch
+
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model", "model_state_dict", "net"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{source}: no state dict of tensors found (top-level keys: {list(obj)[:10] if isinstance(obj, dict) else type(obj).__name__})")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def convert_released_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, last_stride: int = 2,
+                                backbone: str = "resnet50") -> Path:
+    """Turn a checkpoint of the released MCJA code (workingcoder/MCJA ``*_model_best-<epoch>.pth``) into a
+    safetensors model folder. Loaded with ``torch.load(weights_only=True)``; every key must map.
+
+    Key mapping (SPEC §11): ``backbone.*`` keeps its (torchvision = timm) names except the unused
+    ImageNet ``backbone.fc.*``, which is dropped; ``MDA_<s>.<k>.*`` -> ``mda.layer<s>.<k>.*``;
+    ``bn_neck.*`` and ``classifier.weight`` keep theirs. num_classes, the MDA layout and M are read from the
+    tensors; ``last_stride`` is not in a state dict (the released configs use 2).
+    """
+    import re
+
+    import torch
+
+    from .models import MCJAConfig, MCJAModel
+
+    source = str(checkpoint)
+    state = _released_state_dict(torch.load(source, map_location="cpu", weights_only=True), source)
+    mapped, unmapped = {}, []
+    mda_counts = [0, 0, 0, 0]
+    mda_m = 2
+    for key, value in state.items():
+        m = re.fullmatch(r"MDA_([1-4])\.(\d+)\.(.+)", key)
+        if key.startswith("backbone.fc."):
+            continue  # the ImageNet classifier of the torchvision ResNet, never used
+        if m:
+            stage, index, rest = int(m.group(1)), int(m.group(2)), m.group(3)
+            mda_counts[stage - 1] = max(mda_counts[stage - 1], index + 1)
+            if rest == "sc_conv.weight":
+                mda_m = value.shape[0]
+            mapped[f"mda.layer{stage}.{index}.{rest}"] = value
+        elif key.startswith(("backbone.", "bn_neck.")) or key == "classifier.weight":
+            mapped[key] = value
+        else:
+            unmapped.append(key)
+    if unmapped:
+        raise ValueError(f"{source}: {len(unmapped)} key(s) not in the released MCJA layout: {unmapped[:20]}")
+    if "classifier.weight" not in mapped:
+        raise ValueError(f"{source}: no classifier.weight; is this a released MCJA checkpoint?")
+    config = MCJAConfig(backbone=backbone, num_classes=mapped["classifier.weight"].shape[0], last_stride=last_stride,
+                        mda_layers=tuple(mda_counts), mda_m=mda_m)
+    model = MCJAModel(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(mapped))
+    extra = sorted(set(mapped) - set(expected))
+    shapes = [f"{k}: {tuple(mapped[k].shape)} vs {tuple(expected[k].shape)}" for k in expected
+              if k in mapped and mapped[k].shape != expected[k].shape]
+    if missing or extra or shapes:
+        raise ValueError(f"{source}: does not match {backbone} with mda_layers={config.mda_layers}: missing {missing[:10]}, "
+                         f"unexpected {extra[:10]}, shapes {shapes[:10]}")
+    model.load_state_dict(mapped, strict=True)
+    out = Path(out)
+    model.save_pretrained(out)
+    write_model_card(out, None, {"origin": f"converted from the released MCJA code's checkpoint {Path(source).name}"})
+    return out

@@ -1,0 +1,84 @@
+"""Converting a checkpoint of the released MCJA code (its module names, torch.save) into a model folder."""
+
+import pytest
+import torch
+
+from mcja_hub import MCJAConfig, MCJAModel
+from mcja_hub.cli import main
+from conftest import randomize_
+
+
+def released_state_dict(model: MCJAModel) -> dict:
+    """Our weights under the released code's names (SPEC §11), plus its unused ImageNet fc."""
+    state = {}
+    for k, v in model.state_dict().items():
+        if k.startswith("mda."):
+            _, stage, index, rest = k.split(".", 3)
+            k = f"MDA_{stage[-1]}.{index}.{rest}"
+        state[k] = v.clone()
+    state["backbone.fc.weight"] = torch.randn(1000, 2048)
+    state["backbone.fc.bias"] = torch.randn(1000)
+    return state
+
+
+@pytest.fixture(scope="module")
+def original():
+    torch.manual_seed(0)
+    return randomize_(MCJAModel(MCJAConfig(num_classes=395, mda_layers=(0, 2, 3, 0), mda_m=2))).eval()
+
+
+@pytest.mark.parametrize("wrap", ["flat", "nested", "dataparallel"])
+def test_convert_released_checkpoint(original, tmp_path, wrap, capsys):
+    state = released_state_dict(original)
+    assert len(state) == 391 and "MDA_2.1.norm_bn.weight" in state  # the released SYSU checkpoint's key count
+    if wrap == "nested":
+        state = {"state_dict": state, "epoch": torch.tensor(80)}
+    elif wrap == "dataparallel":
+        state = {f"module.{k}": v for k, v in state.items()}
+    torch.save(state, tmp_path / "SYSU_model_best-80.pth")
+    assert main(["convert", "--checkpoint", str(tmp_path / "SYSU_model_best-80.pth"), "--out", str(tmp_path / "m")]) == 0
+    converted = MCJAModel.from_pretrained(tmp_path / "m")
+    assert converted.config.num_classes == 395 and converted.config.mda_layers == (0, 2, 3, 0)
+    x = torch.randn(2, 3, 128, 64)
+    assert torch.equal(converted.embed(x), original.embed(x))
+    assert "converted from the released MCJA code" in (tmp_path / "m" / "README.md").read_text()
+
+
+def test_unmapped_keys_are_listed(original, tmp_path):
+    state = released_state_dict(original)
+    state["proj_head.weight"] = torch.zeros(3)
+    state["aux.bias"] = torch.zeros(3)
+    torch.save(state, tmp_path / "x.pth")
+    with pytest.raises(ValueError, match=r"2 key\(s\) not in the released MCJA layout: \['proj_head.weight', 'aux.bias'\]"):
+        main(["convert", "--checkpoint", str(tmp_path / "x.pth"), "--out", str(tmp_path / "m")])
+
+
+def test_mda_m_12_and_no_mda(tmp_path):
+    torch.manual_seed(1)
+    regdb = MCJAModel(MCJAConfig(num_classes=206, mda_layers=(0, 2, 3, 0), mda_m=12))
+    torch.save(released_state_dict(regdb), tmp_path / "r.pth")
+    main(["convert", "--checkpoint", str(tmp_path / "r.pth"), "--out", str(tmp_path / "r")])
+    assert MCJAModel.from_pretrained(tmp_path / "r").config.mda_m == 12
+    base = MCJAModel(MCJAConfig(num_classes=10))
+    torch.save(released_state_dict(base), tmp_path / "b.pth")
+    main(["convert", "--checkpoint", str(tmp_path / "b.pth"), "--out", str(tmp_path / "b")])
+    assert MCJAModel.from_pretrained(tmp_path / "b").config.mda_layers == (0, 0, 0, 0)
+
+
+def test_not_a_state_dict(tmp_path):
+    torch.save({"epoch": 3, "note": "hi"}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="no state dict of tensors found"):
+        main(["convert", "--checkpoint", str(tmp_path / "bad.pth"), "--out", str(tmp_path / "m")])
+
+
+def test_card_command(tmp_path, capsys):
+    import json
+
+    MCJAModel(MCJAConfig(backbone="resnet18", num_classes=3)).save_pretrained(tmp_path / "m")
+    metrics = {"R1": 50.0, "R5": 60.0, "R10": 70.0, "R20": 80.0, "mAP": 40.0, "mINP": 30.0}
+    report = {"dataset": "regdb", "rerank": "none", "dedup_cmc": True, "trial": 2,
+              "results": {"visible->thermal": {**metrics, "std": {k: 0 for k in metrics}, "trials": 1, "cmc": [0] * 20}}}
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    assert main(["card", "--model", str(tmp_path / "m"), "--results", str(tmp_path / "r.json"), "--repo-id", "org/x"]) == 0
+    text = (tmp_path / "m" / "README.md").read_text()
+    assert 'from_pretrained("org/x")' in text and "RegDB split 2" in text and "config: visible->thermal split 2" in text

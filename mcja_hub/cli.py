@@ -106,6 +106,90 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def _image_files(folder: str) -> list:
+    from pathlib import Path
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise SystemExit(f"{root}: not a folder of images")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SystemExit(f"{root}: no {'/'.join(IMAGE_SUFFIXES)} images found")
+    return files
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    from mcja_hub import MCJAModel
+    from mcja_hub.evaluation.evaluate import embed_images
+
+    model = MCJAModel.from_pretrained(args.model)
+    files = _image_files(args.images)
+    emb = embed_images(model, files, batch_size=args.batch_size, num_workers=args.workers)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    rel = [str(p.relative_to(args.images)) for p in files]
+    save_file({"embeddings": emb.contiguous()}, args.out,
+              metadata={"paths": json.dumps(rel), "root": str(Path(args.images).resolve()), "model": str(args.model)})
+    print(f"wrote {args.out}: {tuple(emb.shape)} L2-normalised embeddings of {len(files)} images")
+    return 0
+
+
+def _person_id(path) -> int | None:
+    """The identity of an image in a dataset layout (its parent folder is the integer id), else None."""
+    from pathlib import Path
+
+    name = Path(path).parent.name
+    return int(name) if name.isdigit() else None
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+    from safetensors import safe_open
+
+    from mcja_hub import MCJAModel
+    from mcja_hub.evaluation.evaluate import embed_images
+    from mcja_hub.viz import ranked_grid
+
+    model = MCJAModel.from_pretrained(args.model)
+    queries = [Path(q) for q in args.query]
+    for q in queries:
+        if not q.is_file():
+            raise SystemExit(f"query image {q} does not exist")
+    if Path(args.gallery).is_file():  # precomputed with `mcja embed`
+        with safe_open(args.gallery, "pt") as f:
+            gallery_emb, meta = f.get_tensor("embeddings"), f.metadata()
+        gallery = [Path(meta["root"]) / p for p in json.loads(meta["paths"])]
+    else:
+        gallery = _image_files(args.gallery)
+        gallery_emb = embed_images(model, gallery, num_workers=args.workers)
+    q_emb = embed_images(model, queries, num_workers=0, progress=False)
+    if q_emb.shape[1] != gallery_emb.shape[1]:
+        raise SystemExit(f"gallery embeddings are {gallery_emb.shape[1]}-d, this model's are {q_emb.shape[1]}-d")
+    dist = 1 - q_emb @ gallery_emb.T  # cosine distance
+    k = min(args.topk, len(gallery))
+    top = torch.topk(dist, k, dim=1, largest=False)
+    known = all(_person_id(p) is not None for p in [*queries, *gallery])
+    correct = [[_person_id(gallery[j]) == _person_id(q) for j in row] for q, row in zip(queries, top.indices.tolist())]
+    for q, row, d in zip(queries, top.indices.tolist(), top.values.tolist()):
+        print(f"{q}:")
+        for rank, (j, dj) in enumerate(zip(row, d), 1):
+            print(f"  {rank:>3}  {dj:.4f}  {gallery[j]}")
+    if args.out:
+        ranked_grid(queries, [[gallery[j] for j in row] for row in top.indices.tolist()], args.out,
+                    distances=top.values.tolist(), correct=correct if known else None,
+                    query_labels=[q.name for q in queries])
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mcja_hub import __version__
 
@@ -169,6 +253,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last-stride", type=int, default=2, choices=[1, 2])
     p.add_argument("--backbone", default="resnet50")
     p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("embed", help="embed a folder of images into a safetensors file")
+    p.add_argument("--model", required=True)
+    p.add_argument("--images", required=True, help="folder (searched recursively)")
+    p.add_argument("--out", required=True, help="output .safetensors (tensor 'embeddings', metadata 'paths')")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("search", help="rank a gallery for query images and draw the ranked lists")
+    p.add_argument("--model", required=True)
+    p.add_argument("--query", required=True, nargs="+", help="query image(s)")
+    p.add_argument("--gallery", required=True, help="folder of images, or a .safetensors from `mcja embed`")
+    p.add_argument("--topk", type=int, default=10)
+    p.add_argument("--out", default=None, help="ranked-list PNG (green/red borders when ids are known)")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=_cmd_search)
     return parser
 
 

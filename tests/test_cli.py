@@ -70,3 +70,26 @@ def test_eval_command_writes_table_json_plot(synthetic, tmp_path, capsys):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["model"] == str(tmp_path / "m") and set(report["results"]) == {"visible->thermal", "thermal->visible"}
     assert Image.open(tmp_path / "cmc.png").size[0] > 300
+
+
+def test_embed_and_search(synthetic, tmp_path, capsys):
+    from PIL import Image
+    from safetensors import safe_open
+
+    torch_model = MCJAModel(MCJAConfig(backbone="resnet18", input_size=(64, 32)))
+    torch_model.save_pretrained(tmp_path / "m")
+    gallery = synthetic["sysu"] / "cam1"
+    assert main(["embed", "--model", str(tmp_path / "m"), "--images", str(gallery), "--out", str(tmp_path / "g.safetensors"),
+                 "--workers", "0"]) == 0
+    with safe_open(str(tmp_path / "g.safetensors"), "pt") as f:
+        emb, paths = f.get_tensor("embeddings"), json.loads(f.metadata()["paths"])
+    assert emb.shape == (len(list(gallery.rglob("*.jpg"))), 512) and paths[0].endswith(".jpg")
+    query = next(synthetic["sysu"].glob("cam3/*/*.jpg"))
+    for source in (str(tmp_path / "g.safetensors"), str(gallery)):
+        capsys.readouterr()
+        assert main(["search", "--model", str(tmp_path / "m"), "--query", str(query), "--gallery", source,
+                     "--topk", "5", "--out", str(tmp_path / "r.png"), "--workers", "0"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0] == f"{query}:" and len([l for l in lines if l.startswith("    ")]) == 5
+    grid = Image.open(tmp_path / "r.png")
+    assert grid.width > grid.height  # one query row of 1 + 5 images

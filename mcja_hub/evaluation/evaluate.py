@@ -25,32 +25,31 @@ DATASET_NAMES = {"sysu_mm01": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM"}
 
 
 class _Images(torch.utils.data.Dataset):
-    def __init__(self, root: Path, records: list[Record], config, channel: int | None) -> None:
-        self.root, self.records, self.config, self.channel = root, records, config, channel
+    def __init__(self, paths: list[Path], config, channel: int | None) -> None:
+        self.paths, self.config, self.channel = paths, config, channel
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        path = self.root / self.records[i].path
         try:
-            with Image.open(path) as im:
+            with Image.open(self.paths[i]) as im:
                 image = im.convert("RGB")
         except Exception as e:
-            raise OSError(f"cannot read test image {path}: {e}") from e
+            raise OSError(f"cannot read image {self.paths[i]}: {e}") from e
         c = self.config
         return eval_transform(image, tuple(c.input_size), c.mean, c.std, self.channel)
 
 
 @torch.no_grad()
-def embed_records(model, root: str | Path, records: list[Record], channel: int | None = None, flip: bool = False,
-                  batch_size: int = 128, num_workers: int = 2, progress: bool = True, desc: str = "embedding") -> torch.Tensor:
-    """L2-normalised embeddings of ``records`` (in order), on the CPU. ``channel`` 0/1/2 embeds the
-    single-channel view (MSER); ``flip`` averages with the mirrored image (off in the paper)."""
+def embed_images(model, paths: list[str | Path], channel: int | None = None, flip: bool = False, batch_size: int = 128,
+                 num_workers: int = 2, progress: bool = True, desc: str = "embedding") -> torch.Tensor:
+    """L2-normalised embeddings of image files (in order), on the CPU, with the model's test transform.
+    ``channel`` 0/1/2 embeds the single-channel view (MSER); ``flip`` averages with the mirrored image."""
     from tqdm.auto import tqdm
 
-    loader = torch.utils.data.DataLoader(_Images(Path(root), records, model.config, channel), batch_size=batch_size,
-                                         num_workers=num_workers, shuffle=False)
+    loader = torch.utils.data.DataLoader(_Images([Path(p) for p in paths], model.config, channel),
+                                         batch_size=batch_size, num_workers=num_workers, shuffle=False)
     out = []
     for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
         e = model.embed(batch)
@@ -58,6 +57,13 @@ def embed_records(model, root: str | Path, records: list[Record], channel: int |
             e = torch.nn.functional.normalize(e + model.embed(batch.flip(-1)), dim=1)
         out.append(e.cpu())
     return torch.cat(out) if out else torch.empty(0, model.num_features)
+
+
+def embed_records(model, root: str | Path, records: list[Record], channel: int | None = None, flip: bool = False,
+                  batch_size: int = 128, num_workers: int = 2, progress: bool = True, desc: str = "embedding") -> torch.Tensor:
+    """``embed_images`` of dataset records (paths relative to ``root``)."""
+    return embed_images(model, [Path(root) / r.path for r in records], channel, flip, batch_size, num_workers,
+                        progress, desc)
 
 
 def build_protocols(dataset: str, data_dir: str | Path, modes=("all", "indoor"), shots=(1, 10), trials: int = 10,

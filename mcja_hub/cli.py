@@ -190,6 +190,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_push(args: argparse.Namespace) -> int:
+    from mcja_hub.hub import push_model
+
+    url = push_model(args.model, args.repo, private=args.private, commit_message=args.message, revision=args.revision)
+    print(f"pushed {args.model} to {args.repo}: {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mcja_hub import __version__
 
@@ -270,6 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="ranked-list PNG (green/red borders when ids are known)")
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("push", help="upload a model folder to the Hub (checked first); same as `hf upload REPO DIR`")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--repo", required=True, help="org/name")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--message", default=None, help="commit message")
+    p.add_argument("--revision", default=None, help="branch to commit to")
+    p.set_defaults(func=_cmd_push)
     return parser
 
 

@@ -199,3 +199,23 @@ def convert_released_checkpoint(checkpoint: str | os.PathLike, out: str | os.Pat
     model.save_pretrained(out)
     write_model_card(out, None, {"origin": f"converted from the released MCJA code's checkpoint {Path(source).name}"})
     return out
+
+
+def push_model(folder: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = False,
+               commit_message: str | None = None, revision: str | None = None) -> str:
+    """Upload a model folder as a Hub model repo (the same as `hf upload REPO FOLDER`), after checking it
+    is complete and loads: config.json + model.safetensors (strictly) + README.md. Returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    from .models import MCJAModel
+
+    folder = Path(folder)
+    missing = [n for n in ("config.json", "model.safetensors", "README.md") if not (folder / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: not a complete model folder, missing {missing}")
+    MCJAModel.from_pretrained(folder)  # refuses a mismatched config / weights before anything is uploaded
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model", revision=revision,
+                             commit_message=commit_message or f"Upload MCJA model from {folder.name}")
+    return str(info)

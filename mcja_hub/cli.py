@@ -198,6 +198,15 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from mcja_hub import MCJAModel
+    from mcja_hub.hub import export_onnx
+
+    out = export_onnx(MCJAModel.from_pretrained(args.model), args.out, opset=args.opset)
+    print(f"wrote {out} (input 'images' (N, 3, H, W) normalised as config.json says; output 'embeddings')")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mcja_hub import __version__
 
@@ -286,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", default=None, help="commit message")
     p.add_argument("--revision", default=None, help="branch to commit to")
     p.set_defaults(func=_cmd_push)
+
+    p = sub.add_parser("export-onnx", help="export the embedding model to ONNX (needs the [onnx] extra)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--opset", type=int, default=None)
+    p.set_defaults(func=_cmd_export_onnx)
     return parser
 
 

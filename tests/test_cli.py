@@ -92,4 +92,8 @@ def test_embed_and_search(synthetic, tmp_path, capsys):
         lines = capsys.readouterr().out.splitlines()
         assert lines[0] == f"{query}:" and len([l for l in lines if l.startswith("    ")]) == 5
     grid = Image.open(tmp_path / "r.png")
-    assert grid.width > grid.height  # one query row of 1 + 5 images
+    # 1 query row x (query + top 5) columns at the figure's 0.95 x 1.9 inches a cell (+0.4 margin), 110 dpi
+    assert grid.size == (round((6 * 0.95 + 0.4) * 110), round(1 * 1.9 * 110))
+    assert main(["search", "--model", str(tmp_path / "m"), "--query", str(query), str(query), "--gallery",
+                 str(tmp_path / "g.safetensors"), "--topk", "3", "--out", str(tmp_path / "r2.png")]) == 0
+    assert Image.open(tmp_path / "r2.png").size == (round((4 * 0.95 + 0.4) * 110), round(2 * 1.9 * 110))

@@ -106,19 +106,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
-
 def _image_files(folder: str) -> list:
-    from pathlib import Path
+    from mcja_hub.layouts import image_files
 
-    root = Path(folder)
-    if not root.is_dir():
-        raise SystemExit(f"{root}: not a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise SystemExit(f"{root}: no {'/'.join(IMAGE_SUFFIXES)} images found")
-    return files
+    try:
+        return image_files(folder)
+    except FileNotFoundError as e:
+        raise SystemExit(str(e))
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:

@@ -56,6 +56,17 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
 
 
+def image_files(folder: str | Path) -> list[Path]:
+    """All images under ``folder`` (recursively, sorted); an error naming the folder if there are none."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder of images")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"{root}: no {'/'.join(sorted(IMAGE_SUFFIXES))} images found")
+    return files
+
+
 def _relabel(records: list[Record], order: list[int]) -> list[Record]:
     labels = {pid: i for i, pid in enumerate(dict.fromkeys(order))}
     return [Record(r.path, r.person_id, r.camera_id, r.modality, labels[r.person_id]) for r in records]

@@ -21,8 +21,7 @@ import torch
 from mcja_hub import MCJAModel
 from mcja_hub.augment import eval_transform
 from mcja_hub.evaluation.evaluate import embed_images
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+from mcja_hub.layouts import image_files
 
 
 def load_gallery(model: MCJAModel, gallery: str) -> tuple[list[Path], torch.Tensor]:
@@ -33,11 +32,10 @@ def load_gallery(model: MCJAModel, gallery: str) -> tuple[list[Path], torch.Tens
         with safe_open(str(source), "pt") as f:
             meta = f.metadata()
             return [Path(meta["root"]) / p for p in json.loads(meta["paths"])], f.get_tensor("embeddings")
-    if not source.is_dir():
-        raise SystemExit(f"--gallery {source}: neither a folder of images nor a .safetensors file")
-    paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise SystemExit(f"--gallery {source}: no images found")
+    try:
+        paths = image_files(source)
+    except FileNotFoundError as e:
+        raise SystemExit(f"--gallery: {e} (give a folder of images or a .safetensors file from `mcja embed`)")
     return paths, embed_images(model, paths, num_workers=0)
 
 

@@ -97,3 +97,13 @@ def test_embed_and_search(synthetic, tmp_path, capsys):
     assert main(["search", "--model", str(tmp_path / "m"), "--query", str(query), str(query), "--gallery",
                  str(tmp_path / "g.safetensors"), "--topk", "3", "--out", str(tmp_path / "r2.png")]) == 0
     assert Image.open(tmp_path / "r2.png").size == (round((4 * 0.95 + 0.4) * 110), round(2 * 1.9 * 110))
+
+
+def test_embed_errors_name_the_folder(tmp_path):
+    import pytest
+
+    (tmp_path / "empty").mkdir()
+    MCJAModel(MCJAConfig(backbone="resnet18")).save_pretrained(tmp_path / "m")
+    for folder, msg in ((tmp_path / "empty", "no .bmp/.jpeg/.jpg/.png images found"), (tmp_path / "nope", "not a folder")):
+        with pytest.raises(SystemExit, match=msg):
+            main(["embed", "--model", str(tmp_path / "m"), "--images", str(folder), "--out", str(tmp_path / "x.safetensors")])

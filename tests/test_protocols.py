@@ -105,3 +105,13 @@ def test_llcm_trials(synthetic):
     assert len({tuple(t.gallery) for t in i2v}) > 1  # a new draw per trial
     again = llcm_trials(synthetic["llcm"], trials=3)
     assert all(np.array_equal(a.gallery, b.gallery) for a, b in zip(proto.trials, again.trials))  # seeded
+
+
+def test_sysu_settings_equal_separate_calls(synthetic):
+    from mcja_hub.evaluation.protocols import sysu_settings
+    together = sysu_settings(synthetic["sysu"], [("all", 1), ("indoor", 10)], trials=2)
+    for proto, (mode, shots) in zip(together, [("all", 1), ("indoor", 10)]):
+        alone = sysu_trials(synthetic["sysu"], mode=mode, shots=shots, trials=2)
+        assert [r.path for r in proto.records] == [r.path for r in alone.records]
+        assert all(np.array_equal(a.gallery, b.gallery) and np.array_equal(a.query, b.query)
+                   for a, b in zip(proto.trials, alone.trials))

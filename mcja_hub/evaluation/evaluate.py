@@ -16,7 +16,7 @@ from PIL import Image
 from ..augment import eval_transform
 from ..layouts import Record
 from .metrics import DEFAULT_DEDUP, evaluate_subsets
-from .protocols import Protocol, llcm_trials, regdb_trials, sysu_trials
+from .protocols import Protocol, llcm_trials, regdb_trials, sysu_settings
 from .rerank import MSER_PARAMS, k_reciprocal_rerank
 
 RERANK = ("none", "kreciprocal", "mser")
@@ -69,7 +69,7 @@ def embed_records(model, root: str | Path, records: list[Record], channel: int |
 def build_protocols(dataset: str, data_dir: str | Path, modes=("all", "indoor"), shots=(1, 10), trials: int = 10,
                     trial: int = 1) -> list[Protocol]:
     if dataset == "sysu_mm01":
-        return [sysu_trials(data_dir, m, s, trials) for m in modes for s in shots]
+        return sysu_settings(data_dir, [(m, s) for m in modes for s in shots], trials)
     if dataset == "regdb":
         return [regdb_trials(data_dir, trial)]
     if dataset == "llcm":

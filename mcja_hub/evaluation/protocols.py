@@ -67,10 +67,16 @@ def sysu_trials(data_dir: str | Path, mode: str = "all", shots: int = 1, trials:
     Gallery of trial t: for each gallery camera ({1,2,4,5} all-search, {1,2} indoor-search) and test
     id, the first ``shots`` image numbers of row t of that id's permutation in exp/rand_perm_cam.mat.
     """
-    if mode not in SYSU_GALLERY_CAMERAS:
-        raise ValueError(f"mode must be 'all' or 'indoor', got {mode!r}")
-    if shots not in (1, 10):
-        raise ValueError(f"shots must be 1 (single-shot) or 10 (multi-shot), got {shots}")
+    return sysu_settings(data_dir, [(mode, shots)], trials)[0]
+
+
+def sysu_settings(data_dir: str | Path, settings: list[tuple[str, int]], trials: int = 10) -> list[Protocol]:
+    """``sysu_trials`` for several (mode, shots) settings, reading the dataset and the .mat file once."""
+    for mode, shots in settings:
+        if mode not in SYSU_GALLERY_CAMERAS:
+            raise ValueError(f"mode must be 'all' or 'indoor', got {mode!r}")
+        if shots not in (1, 10):
+            raise ValueError(f"shots must be 1 (single-shot) or 10 (multi-shot), got {shots}")
     if not 1 <= trials <= 10:
         raise ValueError(f"SYSU-MM01 has 10 official trials, asked for {trials}")
     root = Path(data_dir)
@@ -78,24 +84,27 @@ def sysu_trials(data_dir: str | Path, mode: str = "all", shots: int = 1, trials:
     perm = load_rand_perm_cam(root / "exp" / "rand_perm_cam.mat")
     by_name = {r.path.rsplit(".", 1)[0]: i for i, r in enumerate(records)}  # "cam1/0001/0003" -> index
     query = np.array([i for i, r in enumerate(records) if r.modality == 1])
-    cams = SYSU_GALLERY_CAMERAS[mode]
-    test_ids = sorted({r.person_id for r in records if r.camera_id in cams})
-    setting = f"{mode}-search {'single' if shots == 1 else 'multi'}-shot"
-    protocol = Protocol("sysu_mm01", records)
-    for t in range(trials):
-        gallery = []
-        for cam in cams:
-            cam_perm = perm[cam - 1]
-            for pid in test_ids:
-                if pid - 1 >= len(cam_perm) or cam_perm[pid - 1].size == 0:
-                    continue
-                for number in np.asarray(cam_perm[pid - 1])[t][:shots].tolist():
-                    name = f"cam{cam}/{pid:04d}/{int(number):04d}"
-                    if name not in by_name:
-                        raise LayoutError(f"rand_perm_cam.mat names {name}.* (trial {t + 1}), which is not in {root}")
-                    gallery.append(by_name[name])
-        protocol.trials.append(Trial(setting, t + 1, query, np.array(gallery), "sysu"))
-    return protocol
+    protocols = []
+    for mode, shots in settings:
+        cams = SYSU_GALLERY_CAMERAS[mode]
+        test_ids = sorted({r.person_id for r in records if r.camera_id in cams})
+        setting = f"{mode}-search {'single' if shots == 1 else 'multi'}-shot"
+        protocol = Protocol("sysu_mm01", records)
+        for t in range(trials):
+            gallery = []
+            for cam in cams:
+                cam_perm = perm[cam - 1]
+                for pid in test_ids:
+                    if pid - 1 >= len(cam_perm) or cam_perm[pid - 1].size == 0:
+                        continue
+                    for number in np.asarray(cam_perm[pid - 1])[t][:shots].tolist():
+                        name = f"cam{cam}/{pid:04d}/{int(number):04d}"
+                        if name not in by_name:
+                            raise LayoutError(f"rand_perm_cam.mat names {name}.* (trial {t + 1}), which is not in {root}")
+                        gallery.append(by_name[name])
+            protocol.trials.append(Trial(setting, t + 1, query, np.array(gallery), "sysu"))
+        protocols.append(protocol)
+    return protocols
 
 
 def regdb_trials(data_dir: str | Path, trial: int = 1) -> Protocol:

@@ -227,16 +227,18 @@ def _sysu_identity(job) -> list[tuple[int, int, int]]:
     return counts
 
 
-def _write_rand_perm_cam(path: Path, counts: dict[tuple[int, int], int], n_pids: int, seed: int) -> None:
-    """exp/rand_perm_cam.mat: a (6, 1) cell of (N, 1) cells; entry [pid-1] is a uint8 (10, n) matrix
+def _write_rand_perm_cam(path: Path, counts: dict[tuple[int, int], int], seed: int) -> None:
+    """exp/rand_perm_cam.mat: a (6, 1) cell of (N_c, 1) cells, N_c = the last id camera c has images of (as in
+    the real file: 333 for cams 1, 2, 6 and 533 for cams 3, 4, 5); entry [pid-1] is a uint8 (10, n) matrix
     whose row t is a permutation of the 1-based image numbers for trial t, (0, 0) when absent."""
     from scipy.io import savemat
 
     rng = np.random.default_rng([seed, 3])
     outer = np.empty((6, 1), dtype=object)
     for c in range(1, 7):
-        inner = np.empty((n_pids, 1), dtype=object)
-        for pid in range(1, n_pids + 1):
+        last = max((pid for (cam, pid), n in counts.items() if cam == c and n), default=0)
+        inner = np.empty((last, 1), dtype=object)
+        for pid in range(1, last + 1):
             n = counts.get((c, pid), 0)
             inner[pid - 1, 0] = (np.stack([rng.permutation(n) + 1 for _ in range(10)]).astype(np.uint8)
                                  if n else np.zeros((0, 0), np.uint8))
@@ -257,7 +259,7 @@ def write_sysu(out: Path, n_ids: int, seed: int, size: tuple[int, int], per_cam:
     for name, ids in (("train_id", train), ("val_id", val), ("test_id", test)):
         (exp / f"{name}.txt").write_text(",".join(str(i) for i in ids) + "\n")
     (exp / "available_id.txt").write_text(",".join(str(i) for i in pids) + "\n")
-    _write_rand_perm_cam(exp / "rand_perm_cam.mat", counts, n_ids, seed)
+    _write_rand_perm_cam(exp / "rand_perm_cam.mat", counts, seed)
 
 
 def _regdb_identity(job) -> list[str]:

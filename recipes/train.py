@@ -321,11 +321,13 @@ def main(argv: list[str] | None = None) -> dict:
         return {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
                 "best": best, "config": dataclasses.asdict(cfg)}
 
-    def evaluate_now(tag: str) -> dict | None:
-        """Test-protocol evaluation on the main process (the others wait)."""
+    def evaluate_now(tag: str, target=None) -> dict | None:
+        """Test-protocol evaluation of ``target`` (default: the model being trained) on the main process;
+        the others wait."""
         report = None
         if main_proc:
-            report = evaluate(accelerator.unwrap_model(model), cfg.dataset, cfg.data_dir, modes=cfg.eval_modes,
+            target = accelerator.unwrap_model(model) if target is None else target
+            report = evaluate(target, cfg.dataset, cfg.data_dir, modes=cfg.eval_modes,
                               shots=cfg.eval_shots, trials=cfg.eval_trials, trial=cfg.trial,
                               num_workers=min(cfg.num_workers, 2))
             accelerator.print(f"[{tag}]\n" + format_table(report))
@@ -403,14 +405,7 @@ def main(argv: list[str] | None = None) -> dict:
     if cfg.select_best and main_proc and (out / "best-model").is_dir():
         final_model = MCJAModel.from_pretrained(out / "best-model").to(accelerator.device)
         selection = f"best test-set Rank-1 over epochs (epoch {best['epoch']}; released-code behaviour)"
-    report = None
-    if finished:
-        report = evaluate_now("final evaluation") if not cfg.select_best else None
-        if main_proc and cfg.select_best:
-            report = evaluate(final_model, cfg.dataset, cfg.data_dir, modes=cfg.eval_modes, shots=cfg.eval_shots,
-                              trials=cfg.eval_trials, trial=cfg.trial, num_workers=min(cfg.num_workers, 2))
-            accelerator.print(f"[final evaluation, {selection}]\n" + format_table(report))
-    accelerator.wait_for_everyone()
+    report = evaluate_now(f"final evaluation, {selection}", final_model) if finished else None
     if main_proc:
         folder = out / "model"
         final_model.save_pretrained(folder)

@@ -106,16 +106,62 @@ def test_errors():
 
 
 @pytest.mark.parametrize("protocol", ["sysu", "llcm"])
-def test_subsets_equal_separate_evaluations(protocol):
+@pytest.mark.parametrize("sizes", [(10, 40, 119, None), (3, 20, 30, 50)])  # the whole pool / small galleries
+def test_subsets_equal_reference_loop_on_their_columns(protocol, sizes):
     from mcja_hub.evaluation import evaluate_subsets
     dist, qp, gp, qc, gc = random_problem(7, n_g=120, tie_levels=4)
     rng = np.random.default_rng(1)
-    subsets = [np.sort(rng.choice(120, size, replace=False)) for size in (10, 40, 119)] + [None]
+    subsets = [None if s is None else rng.choice(120, s, replace=False) for s in sizes]  # unsorted on purpose
     got = evaluate_subsets(dist, qp, gp, qc, gc, subsets, protocol=protocol, chunk_size=13)
     for sub, r in zip(subsets, got):
-        cols = np.arange(120) if sub is None else sub
-        ref = evaluate_rankings(dist[:, cols], qp, gp[cols], qc, gc[cols], protocol=protocol)
-        np.testing.assert_allclose(r["cmc"], ref["cmc"], rtol=0, atol=1e-12)
-        assert r["mAP"] == pytest.approx(ref["mAP"], abs=1e-9) and r["num_valid_queries"] == ref["num_valid_queries"]
-    with pytest.raises(ValueError, match="same pool index twice"):
-        evaluate_subsets(dist, qp, gp, qc, gc, [np.array([1, 1, 2])])
+        cols = np.arange(120) if sub is None else np.sort(sub)  # equal distances rank in pool order
+        cmc, mAP, mINP, n = reference(dist[:, cols], qp, gp[cols], qc, gc[cols], protocol, protocol == "sysu")
+        assert r["num_valid_queries"] == n
+        np.testing.assert_allclose(r["cmc"], cmc, rtol=0, atol=1e-12)
+        assert r["mAP"] == pytest.approx(mAP, abs=1e-12) and r["mINP"] == pytest.approx(mINP, abs=1e-12)
+
+
+def test_subset_errors():
+    from mcja_hub.evaluation import evaluate_subsets
+    dist, qp, gp, qc, gc = random_problem(7)
+    with pytest.raises(ValueError, match="subset 1 lists the same pool index twice"):
+        evaluate_subsets(dist, qp, gp, qc, gc, [None, np.array([1, 1, 2])])
+    with pytest.raises(ValueError, match="subset 0 has pool indices outside 0..79"):
+        evaluate_subsets(dist, qp, gp, qc, gc, [np.array([1, 80])])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_distances_are_refused(bad):
+    dist, qp, gp, qc, gc = random_problem(0)
+    dist[3, 5] = bad
+    with pytest.raises(ValueError, match="distmat has 1 NaN or infinite values"):
+        evaluate_rankings(dist, qp, gp, qc, gc)
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "outlier", "constant", "float32"])
+def test_buckets_count_the_matches_ranked_before_each_item(case):
+    # _buckets bins by value for speed; it must equal counting "match ranks before item" in the stable
+    # order (distance, then column), whatever the value distribution
+    from mcja_hub.evaluation.metrics import _buckets
+    rng = np.random.default_rng(3)
+    rows, n = 9, 300
+    d = rng.normal(size=(rows, n))
+    if case == "ties":
+        d = np.round(d * 2) / 2
+    elif case == "outlier":
+        d[:, 7] = 1e30  # every other value lands in the lowest bin
+    elif case == "constant":
+        d[:] = 0.25
+    d = torch.tensor(d, dtype=torch.float32 if case == "float32" else torch.float64)
+    n_match = torch.tensor(rng.integers(0, 40, rows))
+    width = int(n_match.max())
+    cols = torch.tensor(np.stack([np.sort(rng.choice(n, width, replace=False)) for _ in range(rows)]))
+    match_d, perm = torch.sort(torch.where(torch.arange(width) < n_match[:, None], d.gather(1, cols), torch.inf),
+                               dim=1, stable=True)
+    match_col = cols.gather(1, perm)
+    got = _buckets(d, match_d, match_col, n_match)
+    for i in range(rows):
+        for j in range(n):
+            want = sum(1 for m in range(int(n_match[i]))
+                       if (match_d[i, m], match_col[i, m]) < (d[i, j], j))
+            assert got[i, j] == want, (case, i, j)

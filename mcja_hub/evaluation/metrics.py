@@ -37,7 +37,7 @@ def discard_mask(q_pids: torch.Tensor, g_pids: torch.Tensor, q_cams: torch.Tenso
 
 
 def evaluate_rankings(distmat, q_pids, g_pids, q_cams, g_cams, protocol: str = "sysu", max_rank: int = 20,
-                      dedup: bool | None = None, chunk_size: int = 64) -> dict:
+                      dedup: bool | None = None, chunk_size: int | None = None) -> dict:
     """CMC (fractions, length ``max_rank``), mAP and mINP of a query x gallery distance matrix.
 
     Ranking is by ascending distance, ties broken by gallery order (stable sort). Items the protocol
@@ -45,20 +45,93 @@ def evaluate_rankings(distmat, q_pids, g_pids, q_cams, g_cams, protocol: str = "
     skipped (``num_valid_queries`` counts the rest). AP averages k / (position of the k-th match) and
     INP is (number of matches) / (position of the last match), both on the full list; the CMC uses the
     identity-deduplicated list (each gallery identity counted at its first position) when ``dedup``
-    (default: the protocol's reference behaviour, see DEFAULT_DEDUP).
+    (default: the protocol's reference behaviour, see DEFAULT_DEDUP). Distances must be finite.
     """
     return evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, [None], protocol, max_rank, dedup, chunk_size)[0]
 
 
-def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol: str = "sysu", max_rank: int = 20,
-                     dedup: bool | None = None, chunk_size: int = 64) -> list[dict]:
-    """``evaluate_rankings`` for several galleries that are subsets of one pool, as the SYSU-MM01 and LLCM
-    trials are (``subsets``: index arrays into the pool's columns, or None for the whole pool).
+class _Lanes:
+    """One small counter per trial packed into bit fields of int64 words, so that one ``scatter_add``
+    counts for every trial at once. A lane is wide enough for ``limit``, so lanes never carry into each
+    other; the sign bit stays unused."""
 
-    Each query's ranking of the pool is sorted once; a subset's ranking is the pool ranking restricted
-    to its members (ties keep pool order), so 10 or 40 trials cost one sort instead of 10 or 40.
+    def __init__(self, member: torch.Tensor, limit: int):
+        n_t, device = len(member), member.device
+        self.bits = max(int(limit).bit_length(), 1)
+        per_word = 63 // self.bits
+        t = torch.arange(n_t, device=device)
+        self.word, self.shift = t // per_word, (t % per_word) * self.bits
+        self.n_words = (n_t + per_word - 1) // per_word
+        self.codes = self.pack(member.T)  # (words, pool): bit of each trial the pool item belongs to
+
+    def pack(self, flags: torch.Tensor, full: bool = False) -> torch.Tensor:
+        """(..., trials) bool -> (words, ...) int64 holding 1 (or all ones if ``full``) in the set lanes."""
+        one = (1 << self.bits) - 1 if full else 1
+        vals = (flags.long() * one) << self.shift
+        out = torch.zeros(self.n_words, *flags.shape[:-1], dtype=torch.long, device=flags.device)
+        return out.index_add_(0, self.word, vals.movedim(-1, 0))
+
+    def unpack(self, words: torch.Tensor) -> torch.Tensor:
+        """(words, ...) int64 -> (..., trials) int64 counters."""
+        shift = self.shift.view(-1, *([1] * (words.dim() - 1)))
+        return ((words[self.word] >> shift) & ((1 << self.bits) - 1)).movedim(0, -1)
+
+
+def _buckets(d: torch.Tensor, match_d: torch.Tensor, match_col: torch.Tensor, n_match: torch.Tensor) -> torch.Tensor:
+    """For every item of ``d`` (rows x pool): how many of the row's true matches rank before it, where
+    ``match_d`` / ``match_col`` are the matches' distances and pool columns sorted by (distance, column)
+    and ``n_match`` counts the real ones per row. Equal distances rank by pool column (stable sort).
+
+    Same as ``searchsorted`` plus a tie rule, but about 3x faster on CPU: items go to uniform bins of
+    the row's distance range (monotone arithmetic, so a bin never holds values out of order with
+    another bin); a table gives, per bin, the number of matches in lower bins, and only the few items
+    that share a bin with a match are compared with those matches one by one.
+    """
+    rows, n_g = d.shape
+    width = match_d.shape[1]
+    n_bins = max(n_g, 64)
+    lo, hi = d.aminmax(dim=1, keepdim=True)
+    scale = torch.where(hi > lo, (n_bins - 1) / (hi - lo), 0.0)  # keeps every bin index <= n_bins - 1
+
+    def bin_of(x):
+        return ((x - lo) * scale).long()
+
+    real = torch.arange(width, device=d.device) < n_match[:, None]
+    match_bin = torch.where(real, bin_of(torch.where(real, match_d, lo)), n_bins)
+    per_bin = torch.zeros(rows, n_bins + 1, dtype=torch.long, device=d.device).scatter_add_(1, match_bin, real.long())
+    below = per_bin.cumsum(1) - per_bin  # matches in lower bins
+    bins = bin_of(d)
+    bucket = below.gather(1, bins)
+    r, c = (per_bin > 0).gather(1, bins).nonzero(as_tuple=True)
+    if len(r):  # items sharing a bin with a match: count the matches of that bin that rank before them
+        b = bins[r, c]
+        first, n_same = bucket[r, c], per_bin[r, b]
+        j = torch.arange(int(n_same.max()), device=d.device)
+        k = (first[:, None] + j).clamp(max=width - 1)
+        x = d[r, c, None]
+        same_d, same_col = match_d[r[:, None], k], match_col[r[:, None], k]
+        ahead = (j < n_same[:, None]) & ((same_d < x) | ((same_d == x) & (same_col < c[:, None])))
+        bucket[r, c] += ahead.sum(1)
+    return bucket
+
+
+def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol: str = "sysu", max_rank: int = 20,
+                     dedup: bool | None = None, chunk_size: int | None = None) -> list[dict]:
+    """``evaluate_rankings`` for several galleries that are subsets of one pool, as the SYSU-MM01 and LLCM
+    trials are (``subsets``: index arrays into the pool's columns, or None for the whole pool); a
+    subset ranks its members in pool order on equal distances.
+
+    Nothing is sorted at pool size. Every metric depends only on where the *true matches* stand, so
+    per query the pool's true matches are sorted (a few dozen values) and every pool item gets the
+    bucket between two consecutive true matches (``_buckets``). One ``scatter_add`` of packed
+    per-trial membership bits (``_Lanes``) then counts every trial's kept items per bucket, and a true
+    match's position in a trial's list is that trial's running total up to its bucket: all trials of a
+    setting cost a few passes over the query x pool distances instead of a sort each. The deduplicated
+    CMC counts, per trial, the identities with a kept item before the trial's first true match: a second
+    packed ``scatter_add`` over (query, identity) of the items that come before some trial's first match.
     """
     dist = _as_tensor(distmat, None)
+    dist = dist.double() if not dist.is_floating_point() else dist.float() if dist.element_size() < 4 else dist
     device = dist.device
     q_pids, g_pids = _as_tensor(q_pids, device).long(), _as_tensor(g_pids, device).long()
     q_cams, g_cams = _as_tensor(q_cams, device).long(), _as_tensor(g_cams, device).long()
@@ -68,63 +141,104 @@ def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol:
                          f"{len(g_pids)} gallery pids, {len(g_cams)} gallery cams")
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    if dist.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(dist))).all()):  # NaN propagates
+        raise ValueError(f"distmat has {int((~torch.isfinite(dist)).sum())} NaN or infinite values; "
+                         "the ranking would be undefined")
     dedup = DEFAULT_DEDUP[protocol] if dedup is None else dedup
-    _, g_ident = torch.unique(g_pids, return_inverse=True)  # gallery identities as 0..U-1
-    n_ident = int(g_ident.max()) + 1 if n_g else 0
-    members = []
-    for sub in subsets:
-        m = torch.ones(n_g, dtype=torch.bool, device=device)
+    if n_g == 0:
+        raise ValueError("the gallery is empty")
+    member = torch.ones(len(subsets), n_g, dtype=torch.bool, device=device)
+    for t, sub in enumerate(subsets):
         if sub is not None:
-            m = torch.zeros(n_g, dtype=torch.bool, device=device)
-            m[_as_tensor(sub, device).long()] = True
-            if int(m.sum()) != len(sub):
-                raise ValueError("a gallery subset lists the same pool index twice")
-        members.append(m)
-    acc = [{"cmc": torch.zeros(max_rank, dtype=torch.float64, device=device), "ap": 0.0, "inp": 0.0, "n": 0}
-           for _ in subsets]
-    ranks = torch.arange(1, max_rank + 1, device=device)
+            idx = _as_tensor(sub, device).long()
+            if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= n_g):
+                raise ValueError(f"gallery subset {t} has pool indices outside 0..{n_g - 1}")
+            member[t] = False
+            member[t, idx] = True
+            if int(member[t].sum()) != len(idx):
+                raise ValueError(f"gallery subset {t} lists the same pool index twice")
+    if len(subsets) > 1 and int(member.sum()) <= n_g:
+        # small galleries (SYSU single-shot: 1 image per id and camera): cheaper to take their columns
+        # than to go over the whole pool for each
+        return [evaluate_subsets(dist.gather(1, c.expand(n_q, -1)), q_pids, g_pids[c], q_cams, g_cams[c], [None],
+                                 protocol, max_rank, dedup, chunk_size)[0]
+                for c in (m.nonzero()[:, 0] for m in member)]
+    n_t = len(subsets)
+
+    # gallery identities 0..U-1; each query's identity among them (-1: absent, no true match)
+    idents, g_ident = torch.unique(g_pids, return_inverse=True)
+    n_ident = len(idents)
+    q_ident = torch.searchsorted(idents, q_pids).clamp(max=n_ident - 1)
+    q_ident = torch.where(idents[q_ident] == q_pids, q_ident, -1)
+    # the pool columns of each identity, ascending, padded to the largest identity (``in_group`` marks real ones)
+    size = torch.bincount(g_ident, minlength=n_ident)
+    width = int(size.max())
+    by_ident = torch.argsort(g_ident, stable=True)
+    slot = torch.arange(n_g, device=device) - torch.repeat_interleave(size.cumsum(0) - size, size)
+    groups = torch.zeros(n_ident, width, dtype=torch.long, device=device)
+    groups[g_ident[by_ident], slot] = by_ident
+    in_group = torch.arange(width, device=device) < size[:, None]
+    n_buckets = width + 2  # bucket width + 1: discarded items, after every true match
+    count_lanes = _Lanes(member, n_g)  # items per bucket: up to the pool size
+    ident_lanes = _Lanes(member, width)  # items per identity: up to the largest identity
+
+    chunk_size = chunk_size or max(1, (1 << 19) // n_g)
+    cmc = torch.zeros(n_t, max_rank, dtype=torch.float64, device=device)
+    ap_sum, inp_sum = torch.zeros(n_t, dtype=torch.float64, device=device), torch.zeros(n_t, dtype=torch.float64, device=device)
+    n_valid = torch.zeros(n_t, dtype=torch.long, device=device)
+    match_slots = torch.arange(width, device=device)
     for start in range(0, n_q, chunk_size):
         sl = slice(start, start + chunk_size)
-        pool_order = torch.argsort(dist[sl], dim=1, stable=True)
+        d, qi = dist[sl].contiguous(), q_ident[sl]
+        rows = len(d)
         discard = discard_mask(q_pids[sl], g_pids, q_cams[sl], g_cams, protocol)
-        n_rows = len(pool_order)
-        for member, a in zip(members, acc):
-            size = int(member.sum())
-            order = pool_order
-            if size < n_g:
-                # the subset's members in pool order, without boolean indexing: each member goes to slot
-                # (number of members before it); non-members all go to a spare last column, dropped
-                is_member = member.expand(n_rows, -1).gather(1, pool_order)
-                slot = torch.where(is_member, is_member.cumsum(1) - 1, size)
-                order = torch.empty(n_rows, size + 1, dtype=torch.long, device=device).scatter_(1, slot, pool_order)[:, :size]
-            keep = ~discard.gather(1, order) if discard is not None else torch.ones_like(order, dtype=torch.bool)
-            match = (g_pids.expand(n_rows, -1).gather(1, order) == q_pids[sl, None]) & keep
-            n_match = match.sum(1)
-            valid = n_match > 0  # queries without a true match do not count
-            position = keep.cumsum(1, dtype=torch.int32)  # 1-based rank among the items that count
-            hits = match.cumsum(1, dtype=torch.int32)
-            precision = torch.where(match, hits / position.clamp(min=1), 0.0)  # only read at matches
-            denom = n_match.clamp(min=1)
-            a["ap"] += float((precision.sum(1, dtype=torch.float64) / denom)[valid].sum())
-            last = torch.where(match, position, 0).amax(1).clamp(min=1)
-            a["inp"] += float((n_match / last)[valid].sum(dtype=torch.float64))
-            big = size + 1
-            first_match = torch.where(match, position, big).amin(1)
-            if dedup:
-                # position of each identity's first appearance; the rank of the true identity in the
-                # deduplicated list = 1 + the number of identities that appear before it
-                first_seen = torch.full((n_rows, n_ident), big, dtype=torch.int32, device=device)
-                first_seen.scatter_reduce_(1, g_ident.expand(n_rows, -1).gather(1, order),
-                                           torch.where(keep, position, big), "amin")
-                rank = (first_seen < first_match[:, None]).sum(1) + 1
-            else:
-                rank = first_match
-            a["cmc"] += ((rank[:, None] <= ranks) & valid[:, None]).sum(0)
-            a["n"] += int(valid.sum())
+        # each query's true matches (its identity's kept pool items) sorted by (distance, pool index)
+        cols = groups[qi.clamp(min=0)]
+        is_match = in_group[qi.clamp(min=0)] & (qi >= 0)[:, None]
+        if discard is not None:
+            is_match &= ~discard.gather(1, cols)
+        match_d, perm = torch.sort(torch.where(is_match, d.gather(1, cols), torch.inf), dim=1, stable=True)
+        match_col = cols.gather(1, perm)
+        n_match = is_match.sum(1)
+        # bucket of a pool item = number of true matches ranked before it (a true match's own bucket is
+        # its index among them); discarded items go after every true match
+        bucket = _buckets(d, match_d, match_col, n_match)
+        if discard is not None:
+            bucket.masked_fill_(discard, width + 1)
+
+        # per trial (last dim): position of each true match among the kept items, and whether it is in the trial
+        per_bucket = torch.zeros(count_lanes.n_words, rows, n_buckets, dtype=torch.long, device=device)
+        per_bucket.scatter_add_(2, bucket.expand(count_lanes.n_words, -1, -1), count_lanes.codes[:, None].expand(-1, rows, -1))
+        position = count_lanes.unpack(per_bucket.cumsum(2))[:, :width]  # rows x matches x trials
+        is_in = count_lanes.unpack(count_lanes.codes[:, match_col]).bool() & (match_slots < n_match[:, None])[:, :, None]
+        hits = is_in.cumsum(1)
+        n_in = hits[:, -1]
+        valid = n_in > 0
+        ap = torch.where(is_in, hits.double() / position.clamp(min=1), 0.0).sum(1, dtype=torch.float64) / n_in.clamp(min=1)
+        inp = n_in.double() / torch.where(is_in, position, 0).amax(1).clamp(min=1)
+        first = is_in.to(torch.uint8).argmax(1)  # each trial's first true match
+        rank = position.gather(1, first[:, None, :])[:, 0]
+        if dedup:
+            # identities (but the query's own) with a kept item of the trial in a bucket <= the trial's first match
+            reach = torch.where(valid, first, -1)
+            r, c = (bucket <= reach.amax(1, keepdim=True)).nonzero(as_tuple=True)
+            upto = ident_lanes.pack(torch.arange(n_buckets, device=device)[:, None] <= reach[:, None, :], full=True)
+            items = ident_lanes.codes[:, c] & upto[:, r, bucket[r, c]]
+            per_ident = torch.zeros(ident_lanes.n_words, rows * n_ident, dtype=torch.long, device=device)
+            per_ident.index_add_(1, r * n_ident + g_ident[c], items)
+            before = ident_lanes.unpack(per_ident).view(rows, n_ident, n_t) > 0
+            own = (qi >= 0).nonzero()[:, 0]
+            before[own, qi[own]] = False
+            rank = before.sum(1) + 1
+        ap_sum += torch.where(valid, ap, 0).sum(0)
+        inp_sum += torch.where(valid, inp, 0).sum(0, dtype=torch.float64)
+        cmc += ((rank[:, :, None] <= torch.arange(1, max_rank + 1, device=device)) & valid[:, :, None]).sum(0)
+        n_valid += valid.sum(0)
     results = []
-    for a in acc:
-        if a["n"] == 0:
+    for t in range(n_t):
+        n = int(n_valid[t])
+        if n == 0:
             raise ValueError("no query has a true match in the gallery (after the protocol's discard rule)")
-        results.append({"cmc": (a["cmc"] / a["n"]).cpu().numpy(), "mAP": a["ap"] / a["n"], "mINP": a["inp"] / a["n"],
-                        "num_valid_queries": a["n"]})
+        results.append({"cmc": (cmc[t] / n).cpu().numpy(), "mAP": float(ap_sum[t]) / n, "mINP": float(inp_sum[t]) / n,
+                        "num_valid_queries": n})
     return results

@@ -62,6 +62,7 @@ class TrainConfig:
     # method
     maa: bool = True  # modality alignment augmentation (the one-of hue / WG / CC / SJ)
     cutmix_faithful: bool = False  # reproduce the released code's swapped cutmix box
+    pad: int = 10  # RandomCrop padding in pixels: 10 is for 384x192 inputs, scale it with input_size
     id_weight: float = 1.0
     cmr_weight: float = 1.0  # 0 = no CMR loss
     cmr_eps: float = 0.5
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # -- model, augmentation, optimizer --------------------------------------------------------------
     model = MCJAModel(cfg.model_config(num_classes))
-    augment_cfg = AugmentConfig(size=tuple(cfg.input_size), cutmix_faithful=cfg.cutmix_faithful,
+    augment_cfg = AugmentConfig(size=tuple(cfg.input_size), cutmix_faithful=cfg.cutmix_faithful, pad=cfg.pad,
                                 maa_p=0.5 if cfg.maa else 0.0)
     augment = TrainAugment(augment_cfg).to(accelerator.device)
     trained = [p for p in model.parameters() if p.requires_grad]  # BNNeck bias is frozen at 0

@@ -1,8 +1,9 @@
 """Training makes the model retrieve across modalities far better than chance (deterministic seed).
 
 The synthetic SYSU-MM01-layout set has 100 identities (80 train, 20 test) at 64x32; the recipe's
-synthetic config trains a ResNet-18 with MDA from scratch for 12 epochs (384 steps of 8x8). R1 and
-mAP of the untrained and trained models are compared with chance: the same trials ranked at random.
+synthetic config, unchanged, trains a ResNet-18 with MDA from scratch for its 24 epochs (768 steps of
+8x8, about 4 minutes on 2 CPU cores). R1 and mAP of the untrained and trained models are compared with
+chance: the same 10 trials ranked at random.
 """
 
 import json
@@ -20,10 +21,8 @@ from mcja_hub.data import generate_synthetic
 from mcja_hub.evaluation import evaluate, evaluate_rankings, sysu_trials
 
 ROOT = Path(__file__).resolve().parents[1]
-TRIALS = 3
-# Measured on 2 CPU cores for this 12-epoch schedule: R1 13-17 % against ~5.7 % chance (2.3-3x), 20.4 %
-# after the demo's 24 epochs (3.6x). The >= 5x of the issue needs a longer schedule than a test affords.
-THRESHOLD = 2.0
+TRIALS = 10
+THRESHOLD = 5.0  # x chance R1
 
 
 def chance_level(data):
@@ -47,7 +46,7 @@ def test_training_lifts_r1_far_above_chance(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf"))
     subprocess.run([sys.executable, str(ROOT / "recipes" / "train.py"), "--config",
                     str(ROOT / "recipes" / "configs" / "synthetic.yaml"), "--data-dir", str(data),
-                    f"output_dir={tmp_path / 'run'}", "epochs=12", "milestones=[9]", "eval_modes=[all]",
+                    f"output_dir={tmp_path / 'run'}", "eval_modes=[all]",
                     "eval_shots=[1]", f"eval_trials={TRIALS}", "report_to=none"],
                    check=True, capture_output=True, env=env, cwd=ROOT)
     after = json.loads((tmp_path / "run" / "results.json").read_text())["results"]["all-search single-shot"]

@@ -184,7 +184,8 @@ def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol:
 
     chunk_size = chunk_size or max(1, (1 << 19) // n_g)
     cmc = torch.zeros(n_t, max_rank, dtype=torch.float64, device=device)
-    ap_sum, inp_sum = torch.zeros(n_t, dtype=torch.float64, device=device), torch.zeros(n_t, dtype=torch.float64, device=device)
+    ap_sum = torch.zeros(n_t, dtype=torch.float64, device=device)
+    inp_sum = torch.zeros(n_t, dtype=torch.float64, device=device)
     n_valid = torch.zeros(n_t, dtype=torch.long, device=device)
     match_slots = torch.arange(width, device=device)
     for start in range(0, n_q, chunk_size):
@@ -207,14 +208,16 @@ def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol:
             bucket.masked_fill_(discard, width + 1)
 
         # per trial (last dim): position of each true match among the kept items, and whether it is in the trial
-        per_bucket = torch.zeros(count_lanes.n_words, rows, n_buckets, dtype=torch.long, device=device)
-        per_bucket.scatter_add_(2, bucket.expand(count_lanes.n_words, -1, -1), count_lanes.codes[:, None].expand(-1, rows, -1))
+        words = count_lanes.n_words
+        per_bucket = torch.zeros(words, rows, n_buckets, dtype=torch.long, device=device)
+        per_bucket.scatter_add_(2, bucket.expand(words, -1, -1), count_lanes.codes[:, None].expand(-1, rows, -1))
         position = count_lanes.unpack(per_bucket.cumsum(2))[:, :width]  # rows x matches x trials
-        is_in = count_lanes.unpack(count_lanes.codes[:, match_col]).bool() & (match_slots < n_match[:, None])[:, :, None]
+        is_in = count_lanes.unpack(count_lanes.codes[:, match_col]).bool()
+        is_in &= (match_slots < n_match[:, None])[:, :, None]  # padding slots are no true match
         hits = is_in.cumsum(1)
         n_in = hits[:, -1]
         valid = n_in > 0
-        ap = torch.where(is_in, hits.double() / position.clamp(min=1), 0.0).sum(1, dtype=torch.float64) / n_in.clamp(min=1)
+        ap = torch.where(is_in, hits.double() / position.clamp(min=1), 0.0).sum(1) / n_in.clamp(min=1)
         inp = n_in.double() / torch.where(is_in, position, 0).amax(1).clamp(min=1)
         first = is_in.to(torch.uint8).argmax(1)  # each trial's first true match
         rank = position.gather(1, first[:, None, :])[:, 0]

@@ -52,6 +52,19 @@ def _check_uint8(x: torch.Tensor, name: str) -> None:
         raise TypeError(f"{name} expects uint8 images (0..255), got {x.dtype}")
 
 
+def _per_image_on_cpu(fn, x: torch.Tensor, *per_image: torch.Tensor) -> torch.Tensor:
+    """``fn(x, *per_image)`` for a batch; on the CPU a tile of ~64k pixels (one 384x192 image) at a time,
+    so that the float temporaries of the tile (~300 KB each) stay in cache instead of streaming the whole
+    batch through memory once per elementwise op. Elsewhere (GPU) the whole batch at once."""
+    step = max(1, (1 << 16) // (x.shape[-1] * x.shape[-2]))
+    if x.device.type != "cpu" or len(x) <= step:
+        return fn(x, *per_image).contiguous()
+    out = torch.empty_like(x)
+    for i in range(0, len(x), step):
+        out[i:i + step] = fn(x[i:i + step], *(a[i:i + step] for a in per_image))
+    return out
+
+
 def sample_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
                  generator: torch.Generator | None = None, device: torch.device | str = "cpu", attempts: int = 10):
     """RandomErasing's box sampler, vectorised: ``n`` boxes ``(top, left, h, w, found)``.
@@ -97,9 +110,12 @@ def weighted_grayscale(x: torch.Tensor, generator: torch.Generator | None = None
     """Gray = w·(R, G, B) with w = three U(0,1) draws normalised to sum 1; truncated to uint8, 3 channels."""
     _check_uint8(x, "weighted_grayscale")
     u = _rand((x.shape[0], 3), generator, x.device)
-    w = u / u.sum(dim=1, keepdim=True)
+    return _per_image_on_cpu(_weighted_gray, x, u / u.sum(dim=1, keepdim=True))
+
+
+def _weighted_gray(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     gray = (w[:, :, None, None] * x.float()).sum(dim=1, keepdim=True)
-    return gray.clamp_(0, 255).to(torch.uint8).expand_as(x).contiguous()
+    return gray.clamp_(0, 255).to(torch.uint8).expand_as(x)
 
 
 def _distinct_channel_pair(n: int, generator, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,7 +165,11 @@ def spectrum_jitter(x: torch.Tensor, generator: torch.Generator | None = None,
     n = x.shape[0]
     channel = _randint(3, (n,), generator, x.device)
     alpha = factor[0] + (factor[1] - factor[0]) * _rand((n,), generator, x.device)
-    single = x[torch.arange(n, device=x.device), channel][:, None]  # (n, 1, H, W), broadcast in blend
+    return _per_image_on_cpu(_blend_with_channel, x, channel, alpha)
+
+
+def _blend_with_channel(x: torch.Tensor, channel: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    single = x[torch.arange(len(x), device=x.device), channel][:, None]  # (n, 1, H, W), broadcast in blend
     return blend(single, x, alpha)
 
 
@@ -168,7 +188,11 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     moves: h' = h + 6*shift (mod 6), then RGB = V - C * clamp(min(k, 4 - k), 0, 1) with
     k = (n + h') mod 6 for n = 5, 3, 1 (R, G, B). Matches torchvision's adjust_hue to +-1 level.
     """
-    shift = torch.as_tensor(shift, dtype=torch.float32, device=x.device).reshape(-1)
+    shift = torch.as_tensor(shift, dtype=torch.float32, device=x.device).reshape(-1).expand(x.shape[0])
+    return _per_image_on_cpu(_rotate_hue, x, shift)
+
+
+def _rotate_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     xf = x.float()
     r, g, b = xf.unbind(1)
     v = xf.amax(dim=1)
@@ -307,24 +331,23 @@ class TrainAugment(nn.Module):
         top, left, bh, bw, found = (t.tolist() for t in
                                     sample_boxes(n, height, width, c.erase_scale, c.erase_ratio, generator, x.device))
         # flip + RandomCrop(padding=pad, fill=pad_fill) = a translation by (dy - pad, dx - pad) on a canvas
-        # of the fill value; per-image window copies in uint8, then one conversion for the whole batch.
-        canvas = torch.full_like(x, c.pad_fill)
+        # of the fill value, built per image straight in its float32 output slot and normalised there while
+        # it is in cache (one pass over the float output instead of three batch-wide ones).
+        scale, shift = self.scale[0].to(x.device), self.shift[0].to(x.device)
+        out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
         for i in range(n):
-            self._translate_into(canvas[i], x[i].flip(-1) if flip[i] else x[i], dy[i] - c.pad, dx[i] - c.pad)
-        out = torch.empty(x.shape, dtype=torch.float32, device=x.device).copy_(canvas)
-        out.mul_(self.scale.to(x.device)).add_(self.shift.to(x.device))  # (x/255 - mean)/std
-        for i in range(n):
+            img = x[i].flip(-1) if flip[i] else x[i]
+            sy, sx = dy[i] - c.pad, dx[i] - c.pad  # canvas[r, q] = img[r + sy, q + sx] where that exists
+            y0, y1 = max(sy, 0), min(height + sy, height)
+            x0, x1 = max(sx, 0), min(width + sx, width)
+            o = out[i]
+            o[:, y0 - sy:y1 - sy, x0 - sx:x1 - sx] = img[:, y0:y1, x0:x1]
+            for border in (o[:, :y0 - sy], o[:, y1 - sy:], o[:, :, :x0 - sx], o[:, :, x1 - sx:]):
+                border.fill_(c.pad_fill)
+            o.mul_(scale).add_(shift)  # (x/255 - mean)/std
             if erase[i] and found[i]:
-                out[i, :, top[i]:top[i] + bh[i], left[i]:left[i] + bw[i]] = c.erase_value
+                o[:, top[i]:top[i] + bh[i], left[i]:left[i] + bw[i]] = c.erase_value
         return out
-
-    @staticmethod
-    def _translate_into(canvas: torch.Tensor, img: torch.Tensor, shift_y: int, shift_x: int) -> None:
-        """canvas[r, c] = img[r + shift_y, c + shift_x] where that exists (the rest keeps the fill)."""
-        height, width = img.shape[-2:]
-        y0, y1 = max(shift_y, 0), min(height + shift_y, height)  # source rows that land on the canvas
-        x0, x1 = max(shift_x, 0), min(width + shift_x, width)
-        canvas[:, y0 - shift_y:y1 - shift_y, x0 - shift_x:x1 - shift_x] = img[:, y0:y1, x0:x1]
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -52,16 +52,16 @@ def _check_uint8(x: torch.Tensor, name: str) -> None:
         raise TypeError(f"{name} expects uint8 images (0..255), got {x.dtype}")
 
 
-def _per_image_on_cpu(fn, x: torch.Tensor, *per_image: torch.Tensor) -> torch.Tensor:
-    """``fn(x, *per_image)`` for a batch; on the CPU a tile of ~64k pixels (one 384x192 image) at a time,
+def _in_tiles_on_cpu(fn, x: torch.Tensor, *per_sample: torch.Tensor) -> torch.Tensor:
+    """``fn(x, *per_sample)`` for a batch; on the CPU a tile of ~64k pixels (one 384x192 image) at a time,
     so that the float temporaries of the tile (~300 KB each) stay in cache instead of streaming the whole
     batch through memory once per elementwise op. Elsewhere (GPU) the whole batch at once."""
     step = max(1, (1 << 16) // (x.shape[-1] * x.shape[-2]))
     if x.device.type != "cpu" or len(x) <= step:
-        return fn(x, *per_image).contiguous()
+        return fn(x, *per_sample).contiguous()
     out = torch.empty_like(x)
     for i in range(0, len(x), step):
-        out[i:i + step] = fn(x[i:i + step], *(a[i:i + step] for a in per_image))
+        out[i:i + step] = fn(x[i:i + step], *(a[i:i + step] for a in per_sample))
     return out
 
 
@@ -110,7 +110,7 @@ def weighted_grayscale(x: torch.Tensor, generator: torch.Generator | None = None
     """Gray = w·(R, G, B) with w = three U(0,1) draws normalised to sum 1; truncated to uint8, 3 channels."""
     _check_uint8(x, "weighted_grayscale")
     u = _rand((x.shape[0], 3), generator, x.device)
-    return _per_image_on_cpu(_weighted_gray, x, u / u.sum(dim=1, keepdim=True))
+    return _in_tiles_on_cpu(_weighted_gray, x, u / u.sum(dim=1, keepdim=True))
 
 
 def _weighted_gray(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -165,7 +165,7 @@ def spectrum_jitter(x: torch.Tensor, generator: torch.Generator | None = None,
     n = x.shape[0]
     channel = _randint(3, (n,), generator, x.device)
     alpha = factor[0] + (factor[1] - factor[0]) * _rand((n,), generator, x.device)
-    return _per_image_on_cpu(_blend_with_channel, x, channel, alpha)
+    return _in_tiles_on_cpu(_blend_with_channel, x, channel, alpha)
 
 
 def _blend_with_channel(x: torch.Tensor, channel: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -189,7 +189,7 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     k = (n + h') mod 6 for n = 5, 3, 1 (R, G, B). Matches torchvision's adjust_hue to +-1 level.
     """
     shift = torch.as_tensor(shift, dtype=torch.float32, device=x.device).reshape(-1).expand(x.shape[0])
-    return _per_image_on_cpu(_rotate_hue, x, shift)
+    return _in_tiles_on_cpu(_rotate_hue, x, shift)
 
 
 def _rotate_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:

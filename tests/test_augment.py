@@ -141,15 +141,15 @@ def test_adjust_hue_matches_torchvision(shift):
     assert diff.max() <= 1 and (diff > 0).float().mean() < 0.1
 
 
-def test_per_image_cpu_path_equals_whole_batch():
+def test_cpu_tiles_equal_whole_batch():
     # on the CPU the colour ops run in tiles of ~64k pixels (cache-friendly); the result must be the batch op's
-    from mcja_hub.augment import _blend_with_channel, _per_image_on_cpu, _rotate_hue, _weighted_gray
+    from mcja_hub.augment import _blend_with_channel, _in_tiles_on_cpu, _rotate_hue, _weighted_gray
     x = rand_images(5, 200, 100, seed=3)  # 20k pixels: tiles of 3 images
     u = torch.rand(5, 3, generator=gen(4))
     cases = [(_rotate_hue, (torch.rand(5, generator=gen(5)) - 0.5,)), (_weighted_gray, (u / u.sum(1, keepdim=True),)),
              (_blend_with_channel, (torch.tensor([0, 2, 1, 1, 0]), torch.rand(5, generator=gen(6))))]
     for fn, args in cases:
-        assert torch.equal(_per_image_on_cpu(fn, x, *args), fn(x, *args).contiguous()), fn.__name__
+        assert torch.equal(_in_tiles_on_cpu(fn, x, *args), fn(x, *args).contiguous()), fn.__name__
     assert torch.equal(adjust_hue(x, 0.1), adjust_hue(x, torch.full((5,), 0.1)))  # one shift for the batch
 
 

@@ -9,7 +9,7 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
 from mcja_hub.augment import (MAA_OPS, AugmentConfig, ModalityAlignmentAugment, TrainAugment, adjust_hue, blend,
-                              box_mask, channel_select, cross_channel_cutmix, eval_transform, hue_jitter,
+                              channel_select, cross_channel_cutmix, eval_transform, hue_jitter,
                               sample_boxes, spectrum_jitter, train_transform, weighted_grayscale)
 
 H, W = 384, 192
@@ -103,8 +103,6 @@ def test_sample_boxes_matches_randomerasing_rules():
     assert torch.all(left[found] >= 0) and torch.all(left[found] + w[found] <= W)
     area = (h * w).double()[found] / (H * W)
     assert area.min() > 0.015 and area.max() < 0.345
-    mask = box_mask(top[:5], left[:5], h[:5], w[:5], found[:5], H, W)
-    assert torch.equal(mask.sum((1, 2)), (h[:5] * w[:5]) * found[:5])
 
 
 # --- spectrum jitter and hue ------------------------------------------------------------------------
@@ -149,7 +147,7 @@ def test_cpu_tiles_equal_whole_batch():
     cases = [(_rotate_hue, (torch.rand(5, generator=gen(5)) - 0.5,)), (_weighted_gray, (u / u.sum(1, keepdim=True),)),
              (_blend_with_channel, (torch.tensor([0, 2, 1, 1, 0]), torch.rand(5, generator=gen(6))))]
     for fn, args in cases:
-        assert torch.equal(_in_tiles_on_cpu(fn, x, *args), fn(x, *args).contiguous()), fn.__name__
+        assert torch.equal(_in_tiles_on_cpu(fn, x, *args), fn(x, *args).to(torch.uint8)), fn.__name__
     assert torch.equal(adjust_hue(x, 0.1), adjust_hue(x, torch.full((5,), 0.1)))  # one shift for the batch
 
 

@@ -17,7 +17,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 from mcja_hub.augment import TrainAugment
-from common import timed
+from common import timed_pair
 
 H, W, BATCH = 384, 192, 128
 
@@ -70,8 +70,6 @@ def pil_pipelines():
     return T.Compose([maa] + tail), T.Compose(tail)
 
 
-
-
 def main():
     torch.manual_seed(0), random.seed(0), np.random.seed(0)
     batch = torch.randint(0, 256, (BATCH, 3, H, W), dtype=torch.uint8)
@@ -88,8 +86,7 @@ def main():
     result = {"benchmark": "augment", "batch": BATCH, "size": [H, W], "torch": torch.__version__}
     for threads in sorted({1, default_threads}):
         torch.set_num_threads(threads)
-        t_pil = timed(run_pil)
-        t_batched = timed(lambda: augment(batch, modality, gen))
+        t_pil, t_batched = timed_pair(run_pil, lambda: augment(batch, modality, gen), repeats=7)
         result[f"threads_{threads}"] = {
             "pil_images_per_s": round(BATCH / t_pil, 1),
             "batched_images_per_s": round(BATCH / t_batched, 1),

@@ -139,16 +139,26 @@ def test_adjust_hue_matches_torchvision(shift):
     assert diff.max() <= 1 and (diff > 0).float().mean() < 0.1
 
 
-def test_cpu_tiles_equal_whole_batch():
-    # on the CPU the colour ops run in tiles of ~64k pixels (cache-friendly); the result must be the batch op's
-    from mcja_hub.augment import _blend_with_channel, _in_tiles_on_cpu, _rotate_hue, _weighted_gray
-    x = rand_images(5, 200, 100, seed=3)  # 20k pixels: tiles of 3 images
-    u = torch.rand(5, 3, generator=gen(4))
-    cases = [(_rotate_hue, (torch.rand(5, generator=gen(5)) - 0.5,)), (_weighted_gray, (u / u.sum(1, keepdim=True),)),
-             (_blend_with_channel, (torch.tensor([0, 2, 1, 1, 0]), torch.rand(5, generator=gen(6))))]
+@pytest.mark.parametrize("size", [(300, 150), (200, 100), (60, 40)])  # 2 bands / 1 image / 13 images a tile
+def test_cpu_tiles_equal_whole_batch(size):
+    # on the CPU the ops run per tile of ~32k pixels, on the selected images only; the result must be the
+    # batch op's on the gathered images
+    from mcja_hub.augment import (_blend_with_channel, _cutmix_params, _paste_box, _per_image, _rotate_hue,
+                                  _weighted_gray)
+    x = rand_images(7, *size, seed=3)
+    u = torch.rand(7, 3, generator=gen(4))
+    cases = [(_rotate_hue, (torch.rand(7, generator=gen(5)) - 0.5,)), (_weighted_gray, (u / u.sum(1, keepdim=True),)),
+             (_blend_with_channel, (torch.tensor([0, 2, 1, 1, 0, 2, 1]), torch.rand(7, generator=gen(6)))),
+             (_paste_box, _cutmix_params(x.shape, gen(7), "cpu", False, (0.02, 0.33), (0.3, 3.3)))]
     for fn, args in cases:
-        assert torch.equal(_in_tiles_on_cpu(fn, x, *args), fn(x, *args).to(torch.uint8)), fn.__name__
-    assert torch.equal(adjust_hue(x, 0.1), adjust_hue(x, torch.full((5,), 0.1)))  # one shift for the batch
+        pixelwise = fn is not _paste_box  # a box is placed relative to the whole image: no bands of rows
+        assert torch.equal(_per_image(fn, x, args, pixelwise=pixelwise), fn(x, *args).to(torch.uint8)), fn.__name__
+        for index in ([6, 0, 2, 3, 4], [1, 2, 3, 5], [4]):  # scattered, partly consecutive, a single image
+            sub = [a[: len(index)] for a in args]
+            index = torch.tensor(index)
+            expected = fn(x[index], *sub).to(torch.uint8)
+            assert torch.equal(_per_image(fn, x, sub, index, pixelwise=pixelwise), expected), fn.__name__
+    assert torch.equal(adjust_hue(x, 0.1), adjust_hue(x, torch.full((7,), 0.1)))  # one shift for the batch
 
 
 def test_hue_jitter_range():

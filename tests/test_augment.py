@@ -1,5 +1,6 @@
 """MAA ops and pipelines: statistics from SPEC §1, parity with PIL / torchvision references."""
 
+import copy
 import math
 
 import numpy as np
@@ -256,6 +257,27 @@ def test_train_augment_reproducible_and_checks_input():
         aug(x.float(), m)
     with pytest.raises(ValueError, match=r"expects \(3, H, W\) or \(B, 3, H, W\)"):
         weighted_grayscale(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+
+
+def test_train_augment_recycles_cpu_outputs_only_when_unused():
+    x, m = rand_images(4, H, W), torch.tensor([0, 1, 0, 1])
+    aug = TrainAugment()
+    first = aug(x, m, gen(1))
+    ptr = first.data_ptr()
+    del first
+    assert aug(x, m, gen(1)).data_ptr() == ptr  # dropped: its memory is handed out again
+    conv = torch.nn.Conv2d(3, 2, 3)
+    kept = {"tensor": aug(x, m, gen(2)), "view": aug(x, m, gen(3))[1:], "numpy": aug(x, m, gen(4)).numpy(),
+            "graph": conv(aug(x, m, gen(5))).sum()}  # the graph saves conv's input for backward
+    expected = [aug(x, m, gen(k)).clone() for k in (2, 3, 4)]
+    for k in range(6):  # more outputs than the pool keeps, none of them may overwrite the ones in use
+        aug(x, m, gen(10 + k))
+    assert torch.equal(kept["tensor"], expected[0]) and torch.equal(kept["view"], expected[1][1:])
+    assert torch.equal(torch.from_numpy(kept["numpy"]), expected[2])
+    grad_input = torch.autograd.grad(kept["graph"], conv.weight)[0]
+    assert torch.allclose(grad_input, torch.autograd.grad(conv(aug(x, m, gen(5))).sum(), conv.weight)[0])
+    clone = copy.deepcopy(aug)  # its own pool
+    assert torch.equal(clone(x, m, gen(1)), aug(x, m, gen(1)))
 
 
 def test_train_transform_per_image_and_eval_transform():

@@ -155,6 +155,25 @@ def test_nan_loss_stops_with_clear_message(tiny_data, tmp_path, monkeypatch):
     assert not (out / "checkpoints").exists() or not list((out / "checkpoints").glob("step_*"))
 
 
+def test_augment_output_memory_is_recycled_in_training(tiny_data, tmp_path, monkeypatch):
+    # the loop lets go of each augmented batch before the next, so TrainAugment's CPU pool hands the same
+    # memory out again instead of page-faulting a fresh batch every step
+    from mcja_hub import augment
+    recipe = _load_recipe()
+    fresh, real = [], augment._OutputBuffers.empty
+
+    def counting(self, shape):
+        before = [id(slot) for slot in self.slots]
+        out = real(self, shape)
+        fresh.append(any(id(slot) not in before for slot in self.slots))
+        return out
+
+    monkeypatch.setattr(augment._OutputBuffers, "empty", counting)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    recipe.main(["--data-dir", str(tiny_data), f"output_dir={tmp_path / 'out'}", *TINY, "save_every_steps=100"])
+    assert len(fresh) >= 10 and sum(fresh) == 1, fresh
+
+
 @pytest.mark.slow
 def test_two_cpu_processes(tiny_data, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf"))

@@ -71,8 +71,9 @@ def _per_image(fn, x: torch.Tensor, per_sample: tuple[torch.Tensor, ...], index:
 
     On the CPU a tile of ~32k pixels at a time (a band of rows of one image for larger ones when ``fn``
     is ``pixelwise``), taken from x as a view: the float temporaries of a tile stay in cache instead of
-    streaming the batch through memory once per elementwise op, and the selected images are never
-    gathered (2x faster for the hue at 384x192). Elsewhere (GPU) all at once.
+    streaming the batch through memory once per elementwise op (hue on 11 images of 384x192: 10.3 ms
+    in whole-image tiles, 7.2 ms in half-image bands), and the selected images are never gathered.
+    Elsewhere (GPU) all at once.
     """
     if x.device.type != "cpu":
         rows = x if index is None else x.index_select(0, index)  # not x[index]: see _channel
@@ -211,10 +212,10 @@ def _paste_box(x: torch.Tensor, background, foreground, *boxes: torch.Tensor) ->
 def blend(degenerate: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """PIL ``Image.blend(degenerate, image, alpha)`` on uint8 tensors: d + a(x - d), truncated.
 
-    ``degenerate`` may broadcast (e.g. one channel for all three); the result stays in [0, 255]
-    because it lies between two values that do.
+    ``degenerate`` may broadcast (e.g. one channel for all three). For alpha in [0, 1] the result lies
+    between two values in [0, 255]; other alphas extrapolate and are clipped, as PIL does.
     """
-    return _blend(degenerate, image, alpha).clamp_(0, 255).to(torch.uint8)  # alpha may be outside [0, 1]
+    return _blend(degenerate, image, alpha).clamp_(0, 255).to(torch.uint8)
 
 
 def _blend(degenerate: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

@@ -66,23 +66,24 @@ _TILE_PIXELS = 1 << 15  # ~32k: a tile's float temporaries (~130 KB each) all st
 
 
 def _per_image(fn, x: torch.Tensor, per_sample: tuple[torch.Tensor, ...], index: torch.Tensor | None = None,
-               pixelwise: bool = True) -> torch.Tensor:
+               pixelwise: bool = True, tiles: bool | None = None) -> torch.Tensor:
     """``fn(x[index], *per_sample)`` cast to x's dtype (all of x when ``index`` is None).
 
-    On the CPU a tile of ~32k pixels at a time (a band of rows of one image for larger ones when ``fn``
-    is ``pixelwise``), taken from x as a view: the float temporaries of a tile stay in cache instead of
-    streaming the batch through memory once per elementwise op (hue on 11 images of 384x192: 10.3 ms
-    in whole-image tiles, 7.2 ms in half-image bands), and the selected images are never gathered.
-    Elsewhere (GPU) all at once.
+    With ``tiles`` (default: on the CPU) a tile of ~32k pixels at a time (a band of rows of one image for
+    larger ones when ``fn`` is ``pixelwise``), taken from x as a view: the float temporaries of a tile stay
+    in cache instead of streaming the batch through memory once per elementwise op (hue on 11 images of
+    384x192: 10.3 ms in whole-image tiles, 7.4 ms in bands of 128 rows), and the selected images are never
+    gathered. Otherwise (GPU) all at once.
     """
-    if x.device.type != "cpu":
+    if not (x.device.type == "cpu" if tiles is None else tiles):
         rows = x if index is None else x.index_select(0, index)  # not x[index]: see _channel
         return fn(rows, *per_sample).to(x.dtype).contiguous()
     idx = list(range(len(x))) if index is None else index.tolist()
     height, width = x.shape[-2:]
     step = max(1, _TILE_PIXELS // (height * width))
-    band = -(-height // -(-height * width // _TILE_PIXELS)) if pixelwise and step == 1 else height
-    out = torch.empty((len(idx), *x.shape[1:]), dtype=x.dtype)
+    bands = math.ceil(height * width / _TILE_PIXELS) if pixelwise and step == 1 else 1
+    band = math.ceil(height / bands)
+    out = torch.empty((len(idx), *x.shape[1:]), dtype=x.dtype, device=x.device)
     for i in range(0, len(idx), step):
         j = idx[i:i + step]
         tile = x[j[0]:j[-1] + 1] if j[-1] - j[0] == len(j) - 1 else x.index_select(0, torch.tensor(j))

@@ -158,7 +158,8 @@ def test_cpu_tiles_equal_whole_batch(size):
             sub = [a[: len(index)] for a in args]
             index = torch.tensor(index)
             expected = fn(x[index], *sub).to(torch.uint8)
-            assert torch.equal(_per_image(fn, x, sub, index, pixelwise=pixelwise), expected), fn.__name__
+            for tiles in (True, False):  # False: the GPU path (whole selection at once)
+                assert torch.equal(_per_image(fn, x, sub, index, pixelwise, tiles), expected), fn.__name__
     assert torch.equal(adjust_hue(x, 0.1), adjust_hue(x, torch.full((7,), 0.1)))  # one shift for the batch
 
 

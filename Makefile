@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test test-all bench ablation clean install
+.PHONY: demo test test-all lint bench ablation clean install
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ test: install
 
 test-all: install
 	$(PY) -m pytest -m "slow or not slow"
+
+lint: install
+	$(PY) -m ruff check mcja_hub recipes benchmarks tests
 
 # Each benchmark prints one JSON object, kept in benchmarks/results/ (numbers in the README).
 BENCHMARKS := augment data evaluation rerank_memory train_step

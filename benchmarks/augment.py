@@ -85,9 +85,9 @@ def main():
 
     default_threads = torch.get_num_threads()
     result = {"benchmark": "augment", "batch": BATCH, "size": [H, W], "torch": torch.__version__}
+    held = collections.deque(maxlen=3)  # outputs kept alive, so every batch is written to fresh memory
     for threads in sorted({1, default_threads}):
         torch.set_num_threads(threads)
-        held = collections.deque(maxlen=3)  # outputs kept alive, so every batch is written to fresh memory
         t_pil, t_batched, t_fresh = timed_interleaved(
             run_pil, lambda: augment(batch, modality, gen), lambda: held.append(augment_fresh(batch, modality, gen)),
             repeats=7)

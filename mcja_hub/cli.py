@@ -43,7 +43,7 @@ def _cmd_preview_augment(args: argparse.Namespace) -> int:
         image = Image.open(path)
         image.load()
     except (UnidentifiedImageError, OSError) as e:
-        raise SystemExit(f"mcja preview-augment: cannot read image {path}: {e}")
+        raise SystemExit(f"mcja preview-augment: cannot read image {path}: {e}") from None
     out = preview_augment(image, args.out, n=args.n, seed=args.seed)
     print(f"wrote {out}")
     return 0
@@ -112,7 +112,7 @@ def _image_files(folder: str) -> list:
     try:
         return image_files(folder)
     except FileNotFoundError as e:
-        raise SystemExit(str(e))
+        raise SystemExit(str(e)) from None
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ def load_gallery(model: MCJAModel, gallery: str) -> tuple[list[Path], torch.Tens
     try:
         paths = image_files(source)
     except FileNotFoundError as e:
-        raise SystemExit(f"--gallery: {e} (give a folder of images or a .safetensors file from `mcja embed`)")
+        raise SystemExit(f"--gallery: {e} (give a folder of images or a .safetensors file from `mcja embed`)") from None
     return paths, embed_images(model, paths, num_workers=0)
 
 

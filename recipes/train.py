@@ -16,10 +16,8 @@ import argparse
 import csv
 import dataclasses
 import json
-import math
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,7 +157,9 @@ def _coerce(key: str, value, default, parser):
         pass
     else:
         return value
-    parser.error(f"config key {key!r}: expected a {type(default).__name__} like {default!r}, got {value!r}")
+    kind = {"int": "an integer", "float": "a number", "bool": "true or false", "list": "a list"}.get(
+        type(default).__name__, f"a {type(default).__name__}")
+    parser.error(f"config key {key!r}: expected {kind} like {default!r}, got {value!r}")
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:

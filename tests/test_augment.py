@@ -1,7 +1,6 @@
 """MAA ops and pipelines: statistics from SPEC §1, parity with PIL / torchvision references."""
 
 import copy
-import math
 
 import numpy as np
 import pytest

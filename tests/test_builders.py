@@ -57,7 +57,7 @@ def test_regdb_builder_trials(synthetic, cache):
             assert Counter(zip(ds["modality"], ds["camera_id"])) == {(0, 2): len(lines) // 2, (1, 3): len(lines) // 2}
         assert sorted(set(dsd["train"]["label"])) == list(range(5))
         first_visible = (root / f"idx/train_visible_{trial}.txt").read_text().splitlines()[0].split(" ")[0]
-        assert dsd["train"].filter(lambda r: r["path"] == first_visible)[0]["label"] == 0
+        assert dsd["train"].filter(lambda r, path=first_visible: r["path"] == path)[0]["label"] == 0
 
 
 def test_llcm_builder(synthetic, cache):

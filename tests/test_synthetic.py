@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from scipy.io import loadmat
 
 from mcja_hub.data import generate_synthetic

@@ -199,11 +199,13 @@ def test_two_cpu_processes(tiny_data, tmp_path):
     assert not {tuple(b) for b in ranks[0]} & {tuple(b) for b in ranks[1]}
 
 
-def test_config_values_are_typed():
+def test_config_values_are_typed(capsys):
     recipe = _load_recipe()
     cfg, _ = recipe.load_config(["--data-dir", "x", "lr=1e-3", "epochs=3", "select_best=true", "milestones=[2]"])
     assert cfg.lr == 0.001 and isinstance(cfg.lr, float) and cfg.epochs == 3 and cfg.select_best is True
-    for bad, msg in (("epochs=2.5", "'epochs': expected a int"), ("lr=fast", "'lr': expected a float"),
-                     ("milestones=3", "'milestones': expected a list")):
+    for bad, msg in (("epochs=2.5", "'epochs': expected an integer like 140, got 2.5"),
+                     ("lr=fast", "'lr': expected a number like"), ("milestones=3", "'milestones': expected a list"),
+                     ("select_best=maybe", "'select_best': expected true or false")):
         with pytest.raises(SystemExit):
             recipe.load_config(["--data-dir", "x", bad])
+        assert msg in capsys.readouterr().err

@@ -13,7 +13,6 @@ in the same names and formats as the real releases, so the real loading code run
 from __future__ import annotations
 
 import io
-import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass

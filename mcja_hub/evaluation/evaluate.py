@@ -6,7 +6,6 @@ report (R1/R5/R10/R20, mAP, mINP per setting).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

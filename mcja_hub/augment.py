@@ -9,6 +9,7 @@ apply unconditionally; ``ModalityAlignmentAugment`` decides which one and how of
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,21 +108,27 @@ class _OutputBuffers:
 
     def __init__(self, keep: int = 2) -> None:
         self.keep, self.slots = keep, []  # [numpy array, StorageWeakRef of the tensor last made from it]
+        self.lock = threading.Lock()  # two threads must not pick the same free buffer
 
     def empty(self, shape: tuple[int, ...]) -> torch.Tensor:
-        slot = next((s for s in self.slots if s[0].shape == tuple(shape) and s[1].expired()), None)
-        if slot is None:
-            slot = [np.empty(shape, dtype=np.float32), None]
-            self.slots = (self.slots + [slot])[-self.keep:]
-        out = torch.from_numpy(slot[0])
-        slot[1] = StorageWeakRef(out.untyped_storage())
+        with self.lock:
+            slot = next((s for s in self.slots if s[0].shape == tuple(shape) and s[1].expired()), None)
+            if slot is None:
+                slot = [np.empty(shape, dtype=np.float32), None]
+                self.slots = (self.slots + [slot])[-self.keep:]
+            out = torch.from_numpy(slot[0])
+            slot[1] = StorageWeakRef(out.untyped_storage())
         return out
 
-    def __deepcopy__(self, memo):  # a copy of the module gets its own (empty) pool
+    # a copied or unpickled module starts with an empty pool of its own
+    def __deepcopy__(self, memo):
         return _OutputBuffers(self.keep)
 
     def __getstate__(self):
-        return {"keep": self.keep, "slots": []}
+        return {"keep": self.keep}
+
+    def __setstate__(self, state):
+        self.__init__(state["keep"])
 
 
 def sample_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],

@@ -1,6 +1,7 @@
 """MAA ops and pipelines: statistics from SPEC §1, parity with PIL / torchvision references."""
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -276,8 +277,8 @@ def test_train_augment_recycles_cpu_outputs_only_when_unused():
     assert torch.equal(torch.from_numpy(kept["numpy"]), expected[2])
     grad_input = torch.autograd.grad(kept["graph"], conv.weight)[0]
     assert torch.allclose(grad_input, torch.autograd.grad(conv(aug(x, m, gen(5))).sum(), conv.weight)[0])
-    clone = copy.deepcopy(aug)  # its own pool
-    assert torch.equal(clone(x, m, gen(1)), aug(x, m, gen(1)))
+    for clone in (copy.deepcopy(aug), pickle.loads(pickle.dumps(aug))):  # each with a pool of its own
+        assert torch.equal(clone(x, m, gen(1)), aug(x, m, gen(1)))
 
 
 def test_train_transform_per_image_and_eval_transform():

@@ -87,7 +87,8 @@ def _per_image(fn, x: torch.Tensor, per_sample: tuple[torch.Tensor, ...], index:
     out = torch.empty((len(idx), *x.shape[1:]), dtype=x.dtype, device=x.device)
     for i in range(0, len(idx), step):
         j = idx[i:i + step]  # consecutive images are a view; only small images, many to a tile, get gathered
-        tile = x[j[0]:j[-1] + 1] if j[-1] - j[0] == len(j) - 1 else x.index_select(0, x.new_tensor(j).long())
+        consecutive = j[-1] - j[0] == len(j) - 1
+        tile = x[j[0]:j[-1] + 1] if consecutive else x.index_select(0, torch.tensor(j, device=x.device))
         params = [a[i:i + step] for a in per_sample]
         for r in range(0, height, band):  # the assignment casts (truncating, as .to does)
             out[i:i + step, :, r:r + band] = fn(tile[:, :, r:r + band], *params)

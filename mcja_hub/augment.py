@@ -376,11 +376,12 @@ class ModalityAlignmentAugment(nn.Module):
         if x.ndim == 3:
             return self.forward(x[None], generator)[0]
         out = x.clone()
-        for sel, images in self.apply(x, self.choose(x.shape[0], generator, x.device), generator):
+        for sel, images in self.apply_ops(x, self.choose(x.shape[0], generator, x.device), generator):
             out.index_copy_(0, sel, images)
         return out
 
-    def apply(self, x: torch.Tensor, choice: torch.Tensor, generator=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def apply_ops(self, x: torch.Tensor, choice: torch.Tensor,
+                  generator=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Apply op ``choice[i]`` (index into MAA_OPS, -1 = none) to image i: per op that was drawn,
         ``(indices, their augmented images)``; ``x`` is not modified."""
         _check_uint8(x, "ModalityAlignmentAugment")
@@ -427,7 +428,7 @@ class TrainAugment(nn.Module):
             raise ValueError(f"TrainAugment: {n} images but {modality.shape[0]} modality labels")
         choice = self.maa.choose(n, generator, x.device).masked_fill_(modality != 0, -1)  # no MAA on IR
         source = list(x.unbind(0))  # image i's source for the crop: x[i] or its MAA output
-        for sel, images in self.maa.apply(x, choice, generator):
+        for sel, images in self.maa.apply_ops(x, choice, generator):
             for j, i in enumerate(sel.tolist()):
                 source[i] = images[j]
         flip = (_rand((n,), generator, x.device) < c.flip_p).tolist()

@@ -260,6 +260,13 @@ def test_train_augment_reproducible_and_checks_input():
         weighted_grayscale(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
 
 
+def test_augment_modules_keep_nn_module_apply():
+    # nn.Module.apply(fn) recurses through children by calling their .apply: an op method must not shadow it
+    seen = []
+    TrainAugment().apply(lambda module: seen.append(type(module).__name__))
+    assert seen == ["ModalityAlignmentAugment", "TrainAugment"]
+
+
 def test_train_augment_recycles_cpu_outputs_only_when_unused():
     x, m = rand_images(4, H, W), torch.tensor([0, 1, 0, 1])
     aug = TrainAugment()

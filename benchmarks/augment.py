@@ -5,7 +5,10 @@ normalised float tensors of SPEC §1.1/1.2 for a batch with the SYSU modality mi
 The PIL side re-implements the released code's transforms (numpy on PIL images, torchvision PIL
 transforms) in this file; it runs in one process like a single DataLoader worker. Throughput ratios
 are reported at 1 torch thread (per core, the fair comparison: PIL ops are single-threaded) and at
-the machine's default thread count. Prints one JSON object.
+the machine's default thread count, timed in interleaved rounds. ``ratio`` is a loop that drops each
+batch before the next, as training does, so TrainAugment recycles its output memory;
+``ratio_fresh_output`` keeps the last outputs alive, so every batch is written to fresh memory.
+Prints one JSON object.
 """
 
 import collections

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from mcja_hub import MCJAConfig, MCJAModel
 from mcja_hub.augment import TrainAugment
 from mcja_hub.losses import cmr_loss, id_loss
-from common import timed
+from common import timed_interleaved
 
 BATCH, IDS, H, W = 32, 395, 384, 192
 
@@ -49,7 +49,7 @@ def main():
         opt_p.step()
         opt_p.zero_grad(set_to_none=True)
 
-    t_plain, t_mcja = timed(plain_step), timed(mcja_step)
+    t_plain, t_mcja = timed_interleaved(plain_step, mcja_step)
     print(json.dumps({"benchmark": "train_step", "batch": BATCH, "size": [H, W], "plain_resnet50_ce_s": round(t_plain, 3),
                       "mcja_step_s": round(t_mcja, 3), "ratio_mcja_over_plain": round(t_mcja / t_plain, 2),
                       "torch_threads": torch.get_num_threads()}))

@@ -1,39 +1,53 @@
-"""Modality Alignment Augmentation (MAA) and the train / test pipelines of SPEC §1.
+"""Modality Alignment Augmentation (MAA) and the train / test pipelines (docs: SPEC §1).
 
-Every op works on uint8 images, single ``(3, H, W)`` or batched ``(B, 3, H, W)``, on any device, with
-independent randomness per sample drawn from an optional ``torch.Generator`` (its device decides where
-the few random numbers are drawn, so results do not depend on the image device). The three MAA ops
-apply unconditionally; ``ModalityAlignmentAugment`` decides which one and how often.
+Written the way timm writes ``RandomErasing`` and ``Mixup``: every random number a batch needs is drawn
+at once as one tensor of uniforms on the generator's device, and applied with broadcasting, masks and
+index arithmetic. There is no loop over images and no host-device synchronisation, and the number of
+tensor ops per call does not depend on the batch size, so the same code is fast on the GPU users train
+on, runs on the CPU, and compiles with ``torch.compile`` without graph breaks.
+
+Layout: helpers, then the three MAA ops (each = its parameters from uniforms + a pure function on float
+pixel levels), then the hue jitter, then the pipelines that combine them.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 from torch import nn
-from torch.multiprocessing.reductions import StorageWeakRef
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+BOX_ATTEMPTS = 10  # RandomErasing's attempts per box
+BOX_UNIFORMS = 2 * BOX_ATTEMPTS + 2  # per attempt an area and an aspect, then the corner
 
 
 # ----------------------------------------------------------------------------------------------------
-# Randomness and shape helpers
+# Helpers
 
 
 def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """U(0, 1) drawn on the generator's device (so results do not depend on where the images are)."""
     dev = generator.device if generator is not None else torch.device("cpu")
     return torch.rand(shape, generator=generator, device=dev).to(device)
 
 
-def _randint(high: torch.Tensor | int, shape: tuple[int, ...], generator, device) -> torch.Tensor:
-    """Uniform integers in [0, high) with a per-element ``high`` (as torch.randint for each)."""
-    return (_rand(shape, generator, device) * high).floor().long()
+def _uniform_int(u: torch.Tensor, high: torch.Tensor | int) -> torch.Tensor:
+    """Integers uniform in [0, high) from uniforms ``u`` (``high`` may differ per element)."""
+    return (u * high).floor().long()
+
+
+def _per_image(t: torch.Tensor) -> torch.Tensor:
+    """(n,) -> (n, 1, 1, 1): one value per image, broadcast over channels and pixels."""
+    return t.view(-1, 1, 1, 1)
+
+
+def _channel(x: torch.Tensor, channel: torch.Tensor) -> torch.Tensor:
+    """``x[i, channel[i]]`` for every image of a (n, 3, H, W) batch, as (n, 1, H, W)."""
+    return x.gather(1, _per_image(channel).expand(-1, 1, *x.shape[2:]))
 
 
 def _batched(fn):
@@ -50,139 +64,92 @@ def _batched(fn):
     return wrapper
 
 
-def _channel(x: torch.Tensor, channel: torch.Tensor) -> torch.Tensor:
-    """``x[i, channel[i]]`` for every image i of a (n, 3, H, W) batch, as a new (n, H, W) tensor.
-
-    index_select copies whole planes; advanced indexing ``x[arange(n), channel]`` goes element by
-    element on the CPU (8x slower, measured)."""
-    return x.flatten(0, 1).index_select(0, torch.arange(len(x), device=x.device) * 3 + channel)
-
-
 def _check_uint8(x: torch.Tensor, name: str) -> None:
     if x.dtype != torch.uint8:
         raise TypeError(f"{name} expects uint8 images (0..255), got {x.dtype}")
 
 
-_TILE_PIXELS = 1 << 15  # ~32k: a tile's float temporaries (~130 KB each) all stay in L2 (measured best)
+def _grid(height: int, width: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column coordinates as (1, H, 1) and (1, 1, W), to broadcast against per-image boxes."""
+    return (torch.arange(height, device=device).view(1, -1, 1), torch.arange(width, device=device).view(1, 1, -1))
 
 
-def _per_image(fn, x: torch.Tensor, per_sample: tuple[torch.Tensor, ...], index: torch.Tensor | None = None,
-               pixelwise: bool = True, tiles: bool | None = None) -> torch.Tensor:
-    """``fn(x[index], *per_sample)`` cast to x's dtype (all of x when ``index`` is None).
-
-    With ``tiles`` (default: on the CPU) a tile of ~32k pixels at a time (a band of rows of one image for
-    larger ones when ``fn`` is ``pixelwise``), taken from x as a view: the float temporaries of a tile stay
-    in cache instead of streaming the batch through memory once per elementwise op (hue on 11 images of
-    384x192: 10.3 ms in whole-image tiles, 7.4 ms in bands of 128 rows), and the selected images are never
-    gathered. Otherwise (GPU) all at once.
-    """
-    if not (x.device.type == "cpu" if tiles is None else tiles):
-        rows = x if index is None else x.index_select(0, index)  # not x[index]: see _channel
-        return fn(rows, *per_sample).to(x.dtype).contiguous()
-    idx = list(range(len(x))) if index is None else index.tolist()
-    height, width = x.shape[-2:]
-    step = max(1, _TILE_PIXELS // (height * width))
-    bands = math.ceil(height * width / _TILE_PIXELS) if pixelwise and step == 1 else 1
-    band = math.ceil(height / bands)
-    out = torch.empty((len(idx), *x.shape[1:]), dtype=x.dtype, device=x.device)
-    for i in range(0, len(idx), step):
-        j = idx[i:i + step]  # consecutive images are a view; only small images, many to a tile, get gathered
-        consecutive = j[-1] - j[0] == len(j) - 1
-        tile = x[j[0]:j[-1] + 1] if consecutive else x.index_select(0, torch.tensor(j, device=x.device))
-        params = [a[i:i + step] for a in per_sample]
-        for r in range(0, height, band):  # the assignment casts (truncating, as .to does)
-            out[i:i + step, :, r:r + band] = fn(tile[:, :, r:r + band], *params)
-    return out
-
-
-class _OutputBuffers:
-    """TrainAugment's float32 outputs on the CPU, recycled like the CUDA caching allocator does on a GPU.
-
-    A fresh 113 MB batch (128 x 384 x 192) costs ~28k page faults, each a page the kernel zeroes first:
-    writing it took 39 ms vs 12 ms for memory used before. So the last ``keep`` buffers are kept (as
-    numpy arrays: numpy asks Linux for transparent huge pages on large arrays, which makes the first
-    use cheap too) and one is handed out again only once no tensor made from it is alive anywhere
-    (views, autograd graphs, ``.numpy()`` exports included): a weak reference to the storage of the
-    tensor handed out tells. The memory itself is owned by the numpy array, so it stays valid for
-    anyone still holding a tensor of a buffer that was dropped from the pool.
-    """
-
-    def __init__(self, keep: int = 2) -> None:
-        self.keep, self.slots = keep, []  # [numpy array, StorageWeakRef of the tensor last made from it]
-        self.lock = threading.Lock()  # two threads must not pick the same free buffer
-
-    def empty(self, shape: tuple[int, ...]) -> torch.Tensor:
-        with self.lock:
-            slot = next((s for s in self.slots if s[0].shape == tuple(shape) and s[1].expired()), None)
-            if slot is None:
-                slot = [np.empty(shape, dtype=np.float32), None]
-                self.slots = (self.slots + [slot])[-self.keep:]
-            out = torch.from_numpy(slot[0])
-            slot[1] = StorageWeakRef(out.untyped_storage())
-        return out
-
-    # a copied or unpickled module starts with an empty pool of its own
-    def __deepcopy__(self, memo):
-        return _OutputBuffers(self.keep)
-
-    def __getstate__(self):
-        return {"keep": self.keep}
-
-    def __setstate__(self, state):
-        self.__init__(state["keep"])
-
-
-def sample_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
-                 generator: torch.Generator | None = None, device: torch.device | str = "cpu", attempts: int = 10):
-    """RandomErasing's box sampler, vectorised: ``n`` boxes ``(top, left, h, w, found)``.
+def _boxes(u: torch.Tensor, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float]):
+    """RandomErasing's box sampler from ``BOX_UNIFORMS`` uniforms per row: ``(top, left, h, w, found)``.
 
     Per attempt: area fraction ~ U(scale), aspect = exp(U(log ratio)), h = round(sqrt(area*aspect)),
     w = round(sqrt(area/aspect)); accepted when h < height and w < width, then the corner is uniform
     so the box fits. The first accepted attempt wins; ``found`` is False when all attempts failed
-    (the caller leaves those images alone, as torchvision does).
+    (callers leave those images alone, as torchvision does).
     """
-    device = torch.device(device)
-    area = height * width
-    s = scale[0] + (scale[1] - scale[0]) * _rand((n, attempts), generator, device)
+    u_area, u_aspect, u_top, u_left = u.split([BOX_ATTEMPTS, BOX_ATTEMPTS, 1, 1], dim=1)
+    s = scale[0] + (scale[1] - scale[0]) * u_area
     log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
-    aspect = torch.exp(log_lo + (log_hi - log_lo) * _rand((n, attempts), generator, device))
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * u_aspect)
+    area = height * width
     # float64: torch.round (half to even) then agrees with Python's round() used by torchvision
     h = torch.round(torch.sqrt(area * s.double() * aspect.double())).long()
     w = torch.round(torch.sqrt(area * s.double() / aspect.double())).long()
     ok = (h < height) & (w < width)
-    found = ok.any(dim=1)
-    pick = ok.long().argmax(dim=1)  # first accepted attempt (0 when none, masked by ``found``)
-    h = h.gather(1, pick[:, None])[:, 0]
-    w = w.gather(1, pick[:, None])[:, 0]
-    top = _randint(height - h + 1, (n,), generator, device)
-    left = _randint(width - w + 1, (n,), generator, device)
-    return top, left, h, w, found
+    pick = ok.long().argmax(dim=1, keepdim=True)  # first accepted attempt (0 when none: masked by found)
+    h, w = h.gather(1, pick)[:, 0], w.gather(1, pick)[:, 0]
+    top = _uniform_int(u_top[:, 0], height - h + 1)
+    left = _uniform_int(u_left[:, 0], width - w + 1)
+    return top, left, h, w, ok.any(dim=1)
+
+
+def _in_box(rows: torch.Tensor, cols: torch.Tensor, top, left, h, w, found) -> torch.Tensor:
+    """(n, H, W) mask of the pixels inside image i's box; ``rows`` / ``cols`` broadcast to (n, H, W).
+    A box reaching past the image is clipped by the coordinates themselves."""
+    top, left, h, w, found = (t.view(-1, 1, 1) for t in (top, left, h, w, found))
+    return (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w) & found
+
+
+def sample_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
+                 generator: torch.Generator | None = None, device: torch.device | str = "cpu"):
+    """``n`` RandomErasing boxes ``(top, left, h, w, found)`` for a height x width image (see ``_boxes``)."""
+    return _boxes(_rand((n, BOX_UNIFORMS), generator, torch.device(device)), height, width, scale, ratio)
 
 
 # ----------------------------------------------------------------------------------------------------
-# The three MAA ops (SPEC §1.4-1.6)
+# The three MAA ops (SPEC §1.4-1.6). Each works on float pixel levels (integers 0..255 stored as float)
+# and returns levels, rounded as the released uint8 code rounds; the public uint8 wrappers follow each.
 
 
-# Each op = its per-image parameters drawn from the generator (batched) + a function applying them to a
-# batch. The public ops do both; ModalityAlignmentAugment draws for the images that chose an op and
-# applies it to just those (_per_image).
+def _gray_weights(u: torch.Tensor) -> torch.Tensor:
+    """Three U(0,1) draws normalised to sum 1 (SPEC: normalised uniforms, not a flat Dirichlet)."""
+    return u / u.sum(dim=1, keepdim=True)
+
+
+def _weighted_gray(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """(n, 1, H, W) gray = w·(R, G, B), truncated like the released code's cast to uint8."""
+    return (x * w[:, :, None, None]).sum(dim=1, keepdim=True).clamp(0, 255).floor()
 
 
 @_batched
 def weighted_grayscale(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Gray = w·(R, G, B) with w = three U(0,1) draws normalised to sum 1; truncated to uint8, 3 channels."""
     _check_uint8(x, "weighted_grayscale")
-    return _per_image(_weighted_gray, x, _gray_params(len(x), generator, x.device))
+    w = _gray_weights(_rand((len(x), 3), generator, x.device))
+    return _weighted_gray(x.float(), w).expand_as(x).to(torch.uint8)
 
 
-def _gray_params(n: int, generator, device) -> tuple[torch.Tensor]:
-    u = _rand((n, 3), generator, device)
-    return (u / u.sum(dim=1, keepdim=True),)
+CUTMIX_UNIFORMS = 2 + BOX_UNIFORMS  # the channel pair, then the box
 
 
-def _weighted_gray(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    gray = x.float().mul_(w[:, :, None, None]).sum(dim=1, keepdim=True)
-    return gray.clamp_(0, 255).expand_as(x)  # float; callers cast (truncating)
+def _cutmix_params(u: torch.Tensor, height: int, width: int, faithful: bool, scale, ratio) -> tuple:
+    """(background channel, foreground channel, top, left, h, w, found) per image.
+
+    ``faithful`` samples the box as the released code does, for a W x H image (see cross_channel_cutmix)."""
+    background = _uniform_int(u[:, 0], 3)  # an ordered pair of distinct channels, uniform over the 6
+    foreground = (background + 1 + _uniform_int(u[:, 1], 2)) % 3
+    bh, bw = (width, height) if faithful else (height, width)
+    return (background, foreground, *_boxes(u[:, 2:], bh, bw, scale, ratio))
+
+
+def _cutmix(x: torch.Tensor, background, foreground, inside: torch.Tensor) -> torch.Tensor:
+    """(n, 1, H, W): the background channel, and the foreground channel where ``inside`` (n, H, W)."""
+    return torch.where(inside[:, None], _channel(x, foreground), _channel(x, background))
 
 
 @_batched
@@ -197,25 +164,18 @@ def cross_channel_cutmix(x: torch.Tensor, generator: torch.Generator | None = No
     of the boxes end up empty at 384x192). The default samples the box for the real image shape.
     """
     _check_uint8(x, "cross_channel_cutmix")
-    params = _cutmix_params(x.shape, generator, x.device, faithful, scale, ratio)
-    return _per_image(_paste_box, x, params, pixelwise=False)
+    height, width = x.shape[-2:]
+    u = _rand((len(x), CUTMIX_UNIFORMS), generator, x.device)
+    background, foreground, *box = _cutmix_params(u, height, width, faithful, scale, ratio)
+    inside = _in_box(*_grid(height, width, x.device), *box)
+    return _cutmix(x, background, foreground, inside).expand_as(x)  # integer levels: no rounding
 
 
-def _cutmix_params(shape, generator, device, faithful: bool, scale, ratio) -> tuple[torch.Tensor, ...]:
-    """(background channel, foreground channel, top, left, h, w, found) per image."""
-    n, _, height, width = shape
-    first = _randint(3, (n,), generator, device)  # an ordered pair of distinct channels, uniform over 6
-    second = (first + 1 + _randint(2, (n,), generator, device)) % 3
-    bh, bw = (width, height) if faithful else (height, width)
-    return (first, second, *sample_boxes(n, bh, bw, scale, ratio, generator, device))
-
-
-def _paste_box(x: torch.Tensor, background, foreground, *boxes: torch.Tensor) -> torch.Tensor:
-    out = _channel(x, background)
-    for img, fg, (top, left, h, w, found) in zip(out, _channel(x, foreground), zip(*(t.tolist() for t in boxes))):
-        if found:  # slicing clips a box that reaches past the image (the faithful quirk)
-            img[top:top + h, left:left + w] = fg[top:top + h, left:left + w]
-    return out[:, None].expand_as(x)
+def _blend(degenerate: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """PIL ``Image.blend``: d + a(x - d) in float (``alpha`` per image), before truncation."""
+    a = alpha.reshape(-1, *([1] * (image.ndim - 1))).float()
+    d = degenerate.float()
+    return (image.float() - d) * a + d
 
 
 def blend(degenerate: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -224,13 +184,17 @@ def blend(degenerate: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor) ->
     ``degenerate`` may broadcast (e.g. one channel for all three). For alpha in [0, 1] the result lies
     between two values in [0, 255]; other alphas extrapolate and are clipped, as PIL does.
     """
-    return _blend(degenerate, image, alpha).clamp_(0, 255).to(torch.uint8)
+    return _blend(degenerate, image, alpha).clamp(0, 255).to(torch.uint8)
 
 
-def _blend(degenerate: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    a = alpha.reshape(-1, *([1] * (image.ndim - 1))).float()
-    d = degenerate.float()
-    return (image.float() - d).mul_(a).add_(d)
+def _sj_params(u: torch.Tensor, factor: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(channel, alpha) per image from 2 uniforms."""
+    return _uniform_int(u[:, 0], 3), factor[0] + (factor[1] - factor[0]) * u[:, 1]
+
+
+def _spectrum_jitter(x: torch.Tensor, channel: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Blend from one channel replicated (alpha 0) to the original colours (alpha 1), truncated."""
+    return _blend(_channel(x, channel), x, alpha).clamp(0, 255).floor()
 
 
 @_batched
@@ -238,70 +202,51 @@ def spectrum_jitter(x: torch.Tensor, generator: torch.Generator | None = None,
                     factor: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
     """Blend between one random channel replicated (alpha=0) and the original colours (alpha=1)."""
     _check_uint8(x, "spectrum_jitter")
-    return _per_image(_blend_with_channel, x, _sj_params(len(x), generator, x.device, factor))
+    u = _rand((len(x), 2), generator, x.device)
+    return _spectrum_jitter(x.float(), *_sj_params(u, factor)).to(torch.uint8)
 
 
-def _sj_params(n: int, generator, device, factor) -> tuple[torch.Tensor, torch.Tensor]:
-    channel = _randint(3, (n,), generator, device)
-    return channel, factor[0] + (factor[1] - factor[0]) * _rand((n,), generator, device)
+# ----------------------------------------------------------------------------------------------------
+# Hue jitter (torchvision's ColorJitter(hue=h), the fourth choice of the one-of)
 
 
-def _blend_with_channel(x: torch.Tensor, channel: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    single = _channel(x, channel)[:, None]  # (n, 1, H, W), broadcast in blend
-    return _blend(single, x, alpha).clamp_(0, 255)  # float; callers cast (truncating)
+def _rotate_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the HSV hue of image i's levels by ``shift[i]`` turns, rounded to levels.
+
+    A hue rotation keeps value V (max) and chroma C (max - min) of every pixel and moves its hue h (in
+    turns) to h' = h + shift; each channel is then V + C - 6C * clamp(|h' - centre| wrapped to the
+    nearest turn, 1/6, 1/3), centres R 0, G 1/3, B 2/3 (the HSV hexcone). Matches torchvision's
+    adjust_hue to +-1 level.
+    """
+    r, g, b = x.unbind(1)
+    v, chroma = x.amax(dim=1), x.amax(dim=1) - x.amin(dim=1)
+    # hue * 6C by the sector of the max channel (ties: red, then green): exact on integer levels
+    h6c = torch.where(v == r, g - b, torch.where(v == g, 2 * chroma + b - r, 4 * chroma + r - g))
+    h = h6c / (6 * chroma.clamp(min=1))  # gray pixels (C = 0) keep h = 0 and stay gray
+    centre = torch.arange(3, device=x.device) / 3
+    y = h[:, None] + (shift[:, None] - centre)[:, :, None, None]
+    y = (y - torch.round(y)).abs().clamp(1 / 6, 1 / 3)
+    base = (v + chroma + 0.5)[:, None]  # + 0.5 then truncation rounds, as adjust_hue's cast does
+    return torch.addcmul(base, (6 * chroma)[:, None], y, value=-1).clamp(0, 255).floor()
+
+
+def _hue_shift(u: torch.Tensor, hue: float) -> torch.Tensor:
+    return (u * 2 - 1) * hue  # U(-hue, hue)
+
+
+@_batched
+def adjust_hue(x: torch.Tensor, shift: torch.Tensor | float) -> torch.Tensor:
+    """Rotate the HSV hue of image i by ``shift[i]`` (fraction of the circle; one number for all)."""
+    _check_uint8(x, "adjust_hue")
+    shift = torch.as_tensor(shift, dtype=torch.float32, device=x.device).reshape(-1).expand(x.shape[0])
+    return _rotate_hue(x.float(), shift).to(torch.uint8)
 
 
 @_batched
 def hue_jitter(x: torch.Tensor, generator: torch.Generator | None = None, hue: float = 0.2) -> torch.Tensor:
     """ColorJitter(hue=h): per-sample HSV hue shift ~ U(-h, h) of the colour circle."""
     _check_uint8(x, "hue_jitter")
-    return _per_image(_rotate_hue, x, _hue_params(len(x), generator, x.device, hue))
-
-
-def _hue_params(n: int, generator, device, hue: float) -> tuple[torch.Tensor]:
-    return ((_rand((n,), generator, device) * 2 - 1) * hue,)
-
-
-@_batched
-def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the HSV hue of image i by ``shift[i]`` (fraction of the circle), vectorised.
-
-    A hue rotation keeps value V (max) and chroma C (max - min) of every pixel and moves its hue h
-    (in turns) to h' = h + shift; each channel is then V + C - 6C * clamp(|h' - centre| wrapped to the
-    nearest turn, 1/6, 1/3), centres R 0, G 1/3, B 2/3 (the HSV hexcone). Matches torchvision's
-    adjust_hue to +-1 level.
-    """
-    shift = torch.as_tensor(shift, dtype=torch.float32, device=x.device).reshape(-1).expand(x.shape[0])
-    return _per_image(_rotate_hue, x, (shift,))
-
-
-def _rotate_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    # Only add/mul/min/max/abs/clamp/round, mostly in place: on the CPU these vectorise, while
-    # comparisons, bool masks, where and remainder run element by element (10-30x slower per element),
-    # and every fresh temporary costs about as much as the op (measured on 384x192 tiles).
-    xf = x.float()
-    r, g, b = xf.unbind(1)
-    not_r = torch.maximum(g, b)
-    v = torch.maximum(r, not_r)
-    chroma = torch.minimum(g, b)
-    chroma = torch.minimum(chroma, r, out=chroma).neg_().add_(v)
-    # which channel is the max, as exact 0/1 floats from integer differences (ties: red, then green)
-    not_r.sub_(r).clamp_(0, 1)
-    is_b = (b - g).clamp_(0, 1).mul_(not_r)
-    is_g = not_r.sub_(is_b)
-    # hue * chroma in sectors: red max -> g - b (in [-C, C]), green -> 2C + b - r, blue -> 4C + r - g
-    num = g - b
-    t = (b - r).add_(chroma, alpha=2).sub_(num)
-    num.addcmul_(is_g, t)
-    t = torch.sub(r, g, out=t).add_(chroma, alpha=4).sub_(g).add_(b)
-    h = num.addcmul_(is_b, t).div_(chroma.clamp(min=1).mul_(6))  # in turns
-    # channel c (adjust_hue's docstring); + 0.5 then truncation to uint8 rounds
-    centre = torch.tensor([0.0, 1 / 3, 2 / 3], device=x.device)
-    y = torch.add(h[:, None], (shift[:, None] - centre)[:, :, None, None], out=xf)
-    wrapped = torch.round(y)
-    y.sub_(wrapped).abs_().clamp_(1 / 6, 1 / 3)
-    base = v.add_(chroma).add_(0.5)[:, None]
-    return torch.addcmul(base, chroma.mul_(6)[:, None], y, value=-1, out=wrapped)  # float; callers cast
+    return _rotate_hue(x.float(), _hue_shift(_rand((len(x),), generator, x.device), hue)).to(torch.uint8)
 
 
 @_batched
@@ -351,52 +296,64 @@ class AugmentConfig:
 
 
 MAA_OPS = ("hue", "weighted_grayscale", "cross_channel_cutmix", "spectrum_jitter")
+_MAA_SPLIT = [1, 3, CUTMIX_UNIFORMS, 2]  # uniforms per image of each op, in MAA_OPS order
 
 
 class ModalityAlignmentAugment(nn.Module):
     """One of {hue jitter, WG, CC, SJ} uniformly per image, applied with probability ``p`` (SPEC §1.1).
 
-    Disabled ops keep their slot as identity, so disabling one does not raise the others' rate.
-    Each op is computed only on the images that drew it.
+    Disabled ops keep their slot as identity, so disabling one does not raise the others' rate. Every
+    op is computed for the whole batch and each image takes the one it drew (``torch.where``): a few
+    wasted elementwise passes buy a constant, sync-free number of kernels.
     """
+
+    num_uniforms = 2 + sum(_MAA_SPLIT)  # the choice, then every op's parameters
 
     def __init__(self, config: AugmentConfig | None = None) -> None:
         super().__init__()
-        self.config = config or AugmentConfig()
+        self.config = c = config or AugmentConfig()
+        enabled = [c.color_jitter, c.weighted_grayscale, c.cross_channel_cutmix, c.spectrum_jitter]
+        self.register_buffer("enabled", torch.tensor(enabled), persistent=False)
+
+    def choice(self, u: torch.Tensor) -> torch.Tensor:
+        """From 2 uniforms per image: the index into MAA_OPS it gets, or -1 for none."""
+        op = _uniform_int(u[:, 0], 4)
+        apply = (u[:, 1] < self.config.maa_p) & self.enabled.to(u.device)[op]
+        return torch.where(apply, op, -1)
 
     def choose(self, n: int, generator=None, device="cpu") -> torch.Tensor:
         """Per image: the index into MAA_OPS that will be applied, or -1 for none."""
-        op = _randint(4, (n,), generator, device)
-        apply = _rand((n,), generator, device) < self.config.maa_p
-        enabled = torch.tensor([self.config.color_jitter, self.config.weighted_grayscale,
-                                self.config.cross_channel_cutmix, self.config.spectrum_jitter], device=device)
-        return torch.where(apply & enabled[op], op, -1)
+        return self.choice(_rand((n, 2), generator, torch.device(device)))
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if x.ndim == 3:
             return self.forward(x[None], generator)[0]
-        out = x.clone()
-        for sel, images in self.apply_ops(x, self.choose(x.shape[0], generator, x.device), generator):
-            out.index_copy_(0, sel, images)
-        return out
-
-    def apply_ops(self, x: torch.Tensor, choice: torch.Tensor,
-                  generator=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Apply op ``choice[i]`` (index into MAA_OPS, -1 = none) to image i: per op that was drawn,
-        ``(indices, their augmented images)``; ``x`` is not modified."""
         _check_uint8(x, "ModalityAlignmentAugment")
-        c, dev = self.config, x.device
-        ops = ((_rotate_hue, lambda n: _hue_params(n, generator, dev, c.hue)),
-               (_weighted_gray, lambda n: _gray_params(n, generator, dev)),
-               (_paste_box, lambda n: _cutmix_params((n, *x.shape[1:]), generator, dev, c.cutmix_faithful,
-                                                     c.cutmix_scale, c.cutmix_ratio)),
-               (_blend_with_channel, lambda n: _sj_params(n, generator, dev, c.sj_factor)))
-        done = []
-        for k, (fn, params) in enumerate(ops):
-            sel = (choice == k).nonzero()[:, 0]
-            if len(sel):
-                done.append((sel, _per_image(fn, x, params(len(sel)), sel, pixelwise=fn is not _paste_box)))
-        return done
+        u = _rand((len(x), self.num_uniforms), generator, x.device)
+        return self.apply_ops(x.float(), u, *_grid(*x.shape[-2:], x.device)).to(torch.uint8)
+
+    def apply_ops(self, x: torch.Tensor, u: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                  skip: torch.Tensor | None = None) -> torch.Tensor:
+        """Float levels (n, 3, H, W) -> levels, image i with the op its uniforms ``u[i]`` choose.
+
+        ``rows`` / ``cols`` are the pixels' coordinates in the original image (broadcast to (n, H, W)),
+        where the cutmix box is placed; ``skip`` (n,) bool marks images that get no op (infrared).
+        """
+        c = self.config
+        op = self.choice(u[:, :2])
+        if skip is not None:
+            op = op.masked_fill(skip, -1)
+        u_hue, u_gray, u_cutmix, u_sj = u[:, 2:].split(_MAA_SPLIT, dim=1)
+        background, foreground, *box = _cutmix_params(u_cutmix, *x.shape[-2:], c.cutmix_faithful,
+                                                      c.cutmix_scale, c.cutmix_ratio)
+        candidates = (_rotate_hue(x, _hue_shift(u_hue[:, 0], c.hue)),
+                      _weighted_gray(x, _gray_weights(u_gray)),
+                      _cutmix(x, background, foreground, _in_box(rows, cols, *box)),
+                      _spectrum_jitter(x, *_sj_params(u_sj, c.sj_factor)))
+        out = x
+        for k, candidate in enumerate(candidates):
+            out = torch.where(_per_image(op == k), candidate, out)
+        return out
 
 
 class TrainAugment(nn.Module):
@@ -405,63 +362,49 @@ class TrainAugment(nn.Module):
     uint8 (B, 3, H, W) at ``config.size`` + modality (B,) with 0 = visible, 1 = infrared ->
     MAA on visible images only -> horizontal flip -> pad (fill 127) + random crop back to (H, W) ->
     float, normalise -> random erasing. Returns float32 (B, 3, H, W).
+
+    Flip and pad-crop are one gather: every output pixel reads its source pixel (or the fill). The MAA
+    ops are per pixel, given the pixel's source coordinates for the cutmix box, so they run on the
+    gathered pixels with the same result as before the geometry.
     """
 
     def __init__(self, config: AugmentConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or AugmentConfig()
         self.maa = ModalityAlignmentAugment(c)
-        self._outputs = _OutputBuffers()
         std = torch.tensor(c.std).view(1, 3, 1, 1)
         self.register_buffer("scale", 1.0 / (255.0 * std), persistent=False)
         self.register_buffer("shift", -torch.tensor(c.mean).view(1, 3, 1, 1) / std, persistent=False)
+        self.num_uniforms = self.maa.num_uniforms + 3 + 1 + BOX_UNIFORMS  # MAA, flip + crop, erasing
 
     def forward(self, x: torch.Tensor, modality: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         c = self.config
         _check_uint8(x, "TrainAugment")
-        if x.ndim != 4 or tuple(x.shape[-2:]) != tuple(c.size):
+        if x.ndim != 4 or tuple(x.shape[1:]) != (3, *c.size):
             raise ValueError(f"TrainAugment expects (B, 3, {c.size[0]}, {c.size[1]}) uint8 images, got {tuple(x.shape)}")
-        n, _, height, width = x.shape
         modality = torch.as_tensor(modality, device=x.device).reshape(-1)
-        if modality.shape[0] != n:
-            raise ValueError(f"TrainAugment: {n} images but {modality.shape[0]} modality labels")
-        choice = self.maa.choose(n, generator, x.device).masked_fill_(modality != 0, -1)  # no MAA on IR
-        source = list(x.unbind(0))  # image i's source for the crop: x[i] or its MAA output
-        for sel, images in self.maa.apply_ops(x, choice, generator):
-            for j, i in enumerate(sel.tolist()):
-                source[i] = images[j]
-        flip = (_rand((n,), generator, x.device) < c.flip_p).tolist()
-        dy = _randint(2 * c.pad + 1, (n,), generator, x.device).tolist()
-        dx = _randint(2 * c.pad + 1, (n,), generator, x.device).tolist()
-        erase = (_rand((n,), generator, x.device) < c.erase_p).tolist()
-        top, left, bh, bw, found = (t.tolist() for t in
-                                    sample_boxes(n, height, width, c.erase_scale, c.erase_ratio, generator, x.device))
-        # flip + RandomCrop(padding=pad, fill=pad_fill) = a translation by (dy - pad, dx - pad) on a canvas
-        # of the fill value, built per image straight in its float32 output slot and normalised there while
-        # it is in cache (one pass over the float output instead of three batch-wide ones).
-        scale, shift = self.scale[0].to(x.device), self.shift[0].to(x.device)
-        out = (self._outputs.empty(x.shape) if x.device.type == "cpu"
-               else torch.empty(x.shape, dtype=torch.float32, device=x.device))
-        for i in range(n):
-            img = source[i].flip(-1) if flip[i] else source[i]
-            sy, sx = dy[i] - c.pad, dx[i] - c.pad  # canvas[r, q] = img[r + sy, q + sx] where that exists
-            y0, y1 = max(sy, 0), min(height + sy, height)
-            x0, x1 = max(sx, 0), min(width + sx, width)
-            o = out[i]
-            o[:, y0 - sy:y1 - sy, x0 - sx:x1 - sx] = img[:, y0:y1, x0:x1]
-            if y0 - sy > 0:  # the borders (no empty slices: each costs as much as a small op)
-                o[:, :y0 - sy].fill_(c.pad_fill)
-            if y1 - sy < height:
-                o[:, y1 - sy:].fill_(c.pad_fill)
-            if x0 - sx > 0:
-                o[:, :, :x0 - sx].fill_(c.pad_fill)
-            if x1 - sx < width:
-                o[:, :, x1 - sx:].fill_(c.pad_fill)
-            o.mul_(scale).add_(shift)  # (x/255 - mean)/std
-            if erase[i] and found[i]:
-                o[:, top[i]:top[i] + bh[i], left[i]:left[i] + bw[i]] = c.erase_value
-        return out
+        if modality.shape[0] != x.shape[0]:
+            raise ValueError(f"TrainAugment: {x.shape[0]} images but {modality.shape[0]} modality labels")
+        return self.apply_uniforms(x, modality, _rand((len(x), self.num_uniforms), generator, x.device))
+
+    def apply_uniforms(self, x: torch.Tensor, modality: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """The pipeline as a pure function of the images, their modalities and (B, num_uniforms) uniforms."""
+        c = self.config
+        n, _, height, width = x.shape
+        u_maa, u_flip, u_dy, u_dx, u_erase, u_box = u.split([self.maa.num_uniforms, 1, 1, 1, 1, BOX_UNIFORMS], dim=1)
+        # flip + RandomCrop(padding=pad, fill=pad_fill): output (r, q) reads the (mirrored) image at
+        # (r + dy - pad, q + dx - pad), the fill where that is outside it
+        rows = torch.arange(height, device=x.device) + _uniform_int(u_dy, 2 * c.pad + 1) - c.pad  # (n, H)
+        cols = torch.arange(width, device=x.device) + _uniform_int(u_dx, 2 * c.pad + 1) - c.pad  # (n, W)
+        cols = torch.where(u_flip < c.flip_p, width - 1 - cols, cols)  # in the unflipped source
+        inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+        index = rows.clamp(0, height - 1)[:, :, None] * width + cols.clamp(0, width - 1)[:, None, :]
+        pixels = x.flatten(2).gather(2, index.flatten(1)[:, None].expand(n, 3, -1)).view(n, 3, height, width)
+        levels = self.maa.apply_ops(pixels.float(), u_maa, rows[:, :, None], cols[:, None, :], skip=modality != 0)
+        out = torch.where(inside[:, None], levels, float(c.pad_fill)) * self.scale + self.shift  # (x/255 - mean)/std
+        erased = _in_box(*_grid(height, width, x.device), *_boxes(u_box, height, width, c.erase_scale, c.erase_ratio))
+        return out.masked_fill((erased & (u_erase < c.erase_p)[:, :, None])[:, None], c.erase_value)
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 No compiled dependency: torchsort's l2 soft rank is computed exactly in plain torch, and at the
 released constants a closed form of it is used (it is exact there, see ``closed_form_valid``).
+Nothing here branches on tensor values, so a training step never waits for the GPU.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def soft_rank(values: torch.Tensor, eps: float = 0.5) -> torch.Tensor:
     return torch.empty_like(ranks_sorted).scatter(-1, perm, ranks_sorted)
 
 
-def closed_form_valid(values: torch.Tensor, eps: float) -> bool:
-    """True when the soft rank of every row is the closed form (n + 1)/2 + (v - mean(v))/eps.
+def closed_form_valid(values: torch.Tensor, eps: float) -> torch.Tensor:
+    """Per row: True when its soft rank is the closed form (n + 1)/2 + (v - mean(v))/eps.
 
     The isotonic fit pools all n entries into one block iff every prefix of the sorted y = s - w has
     mean <= the overall mean. The prefix excess of s is at most (spread/eps)(n - k)/n, that of -w is
@@ -53,12 +54,33 @@ def closed_form_valid(values: torch.Tensor, eps: float) -> bool:
     [0, 1] this holds for every row when n >= 2 / eps: n >= 4 at the released eps = 0.5.
     """
     spread = values.amax(dim=-1) - values.amin(dim=-1)
-    return bool((spread <= eps * values.shape[-1] / 2).all())
+    return spread <= eps * values.shape[-1] / 2
 
 
 def soft_rank_closed_form(values: torch.Tensor, eps: float) -> torch.Tensor:
     n = values.shape[-1]
     return (n + 1) / 2 + (values - values.mean(dim=-1, keepdim=True)) / eps
+
+
+def _soft_rank_within(values: torch.Tensor, member: torch.Tensor, eps: float, exact: bool) -> torch.Tensor:
+    """Row i's soft rank among the entries ``member[i]`` only (ranks 1..G_i there; other entries: junk).
+
+    Exact: the other entries are moved far below every member, so they take the lowest ranks as a
+    block of their own and the members' ranks are their soft rank among themselves shifted by the
+    number of others. Default: the closed form, and the exact ranks in the rows where it does not hold
+    (galleries smaller than 2 / eps), chosen on the device.
+    """
+    size = member.sum(dim=1, keepdim=True)
+    others = values.shape[1] - size
+    low = values.detach().amin() - eps * (values.shape[1] + 1)
+    ranks = soft_rank(torch.where(member, values, low), eps) - others
+    if exact:
+        return ranks
+    mean = (values * member).sum(dim=1, keepdim=True) / size.clamp(min=1)
+    closed = (size + 1) / 2 + (values - mean) / eps
+    spread = (torch.where(member, values, -torch.inf).amax(dim=1, keepdim=True)
+              - torch.where(member, values, torch.inf).amin(dim=1, keepdim=True))
+    return torch.where(spread <= eps * size / 2, closed, ranks)
 
 
 def cmr_loss(embeddings: torch.Tensor, person_ids: torch.Tensor, modalities: torch.Tensor,
@@ -69,33 +91,31 @@ def cmr_loss(embeddings: torch.Tensor, person_ids: torch.Tensor, modalities: tor
     (1 - cos)/2, soft ranks (ascending), target rank 1 for same-identity entries and G (the gallery
     size) for the rest, mean absolute error. Queries with no positive or no negative in the gallery
     are dropped; the loss is the mean over directions with valid queries (0 if none). Computed in fp32
-    whatever the autocast state. ``exact=False`` uses the closed form when ``closed_form_valid``.
+    whatever the autocast state. ``exact=False`` uses the closed form in the rows where it is exact.
+
+    Written with masks over the whole (B, B) distance matrix, so it never waits for the device: a
+    direction is the set of queries sharing a modality, and each valid query weighs 1 / (its
+    direction's valid queries) / (number of directions with a valid query).
     """
     if not (embeddings.shape[0] == person_ids.shape[0] == modalities.shape[0]):
         raise ValueError(f"cmr_loss: {embeddings.shape[0]} embeddings, {person_ids.shape[0]} person_ids, "
                          f"{modalities.shape[0]} modalities")
+    if not eps > 0:
+        raise ValueError(f"cmr_loss: eps must be > 0, got {eps}")
     with torch.autocast(device_type=embeddings.device.type, enabled=False):
         e = F.normalize(embeddings.float(), dim=1)
         dist = (1 - e @ e.T) / 2
-        losses = []
-        for a in modalities.unique():
-            is_query = modalities == a
-            gallery_size = int((~is_query).sum())
-            match = person_ids[is_query][:, None] == person_ids[~is_query][None, :]
-            n_pos = match.sum(dim=1)
-            valid = (n_pos > 0) & (n_pos < gallery_size)
-            if not valid.any():
-                continue
-            d = dist[is_query][:, ~is_query][valid]
-            if exact or not closed_form_valid(d, eps):
-                ranks = soft_rank(d, eps)
-            else:
-                ranks = soft_rank_closed_form(d, eps)
-            target = torch.where(match[valid], 1.0, float(gallery_size))
-            losses.append((ranks - target).abs().mean())
-        if not losses:
-            return dist.sum() * 0.0  # keeps the graph (and DDP's used-parameter set) intact
-        return torch.stack(losses).mean()
+        same_modality = modalities[:, None] == modalities[None, :]
+        gallery = ~same_modality
+        match = gallery & (person_ids[:, None] == person_ids[None, :])
+        size, n_pos = gallery.sum(dim=1), match.sum(dim=1)
+        valid = (n_pos > 0) & (n_pos < size)
+        ranks = _soft_rank_within(dist, gallery, eps, exact)
+        target = torch.where(match, 1.0, size[:, None].float())
+        per_query = ((ranks - target).abs() * gallery).sum(dim=1) / size.clamp(min=1)
+        weight = valid / (same_modality & valid[None, :]).sum(dim=1).clamp(min=1)  # 1 / valid queries of its direction
+        # the sum of the weights is the number of directions; with none, the loss is 0 and keeps its graph
+        return (weight * per_query).sum() / weight.sum().clamp(min=1)
 
 
 class CMRLoss(nn.Module):

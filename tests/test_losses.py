@@ -118,9 +118,9 @@ def test_closed_form_equals_exact_where_valid():
         b = cmr_loss(emb, pids, mods, eps=0.5, exact=True)
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
     d = torch.rand(50, 4, dtype=torch.float64)  # distances in [0, 1], G = 4, eps = 0.5: always valid
-    assert closed_form_valid(d, 0.5)
+    assert closed_form_valid(d, 0.5).all()
     torch.testing.assert_close(soft_rank_closed_form(d, 0.5), soft_rank(d, 0.5), rtol=0, atol=1e-12)
-    assert not closed_form_valid(torch.tensor([[0.0, 1.0, 0.0]]), 0.5)  # G = 3, spread 1 > 0.75
+    assert not closed_form_valid(torch.tensor([[0.0, 1.0, 0.0]]), 0.5).any()  # G = 3, spread 1 > 0.75
 
 
 def test_closed_form_matches_spec_per_query_formula():
@@ -207,3 +207,10 @@ def test_bad_shapes():
         cmr_loss(torch.randn(3, 4), torch.tensor([0, 1]), torch.tensor([0, 1, 1]))
     with pytest.raises(ValueError, match="soft_rank expects"):
         soft_rank(torch.rand(5), 0.5)
+
+
+def test_eps_must_be_positive():
+    emb, pids, mods = random_batch(8, 2, 0)
+    for eps in (0.0, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="eps must be > 0"):
+            cmr_loss(emb, pids, mods, eps=eps)

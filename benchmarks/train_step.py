@@ -3,7 +3,8 @@
 Same batch (32 images at 384x192, 2/3 visible), same process, same optimizer (Adam). The MCJA step is
 what recipes/train.py does per step: batched MAA + flip/crop/erasing on the uint8 batch, ResNet-50 with
 5 MDA modules, GeM, BNNeck, ID + CMR loss, backward, Adam. The baseline is timm's resnet50 on the
-already-normalised batch with cross-entropy. Reports seconds per step and the ratio. Prints one JSON object.
+already-normalised batch with cross-entropy. Reports seconds per step, the ratio, and the augmentation
+alone with its share of the MCJA step. Prints one JSON object. (benchmarks/gpu_step.py: the same on a GPU.)
 """
 
 import json
@@ -49,9 +50,10 @@ def main():
         opt_p.step()
         opt_p.zero_grad(set_to_none=True)
 
-    t_plain, t_mcja = timed_interleaved(plain_step, mcja_step)
+    t_plain, t_mcja, t_aug = timed_interleaved(plain_step, mcja_step, lambda: augment(images, modality, gen))
     print(json.dumps({"benchmark": "train_step", "batch": BATCH, "size": [H, W], "plain_resnet50_ce_s": round(t_plain, 3),
                       "mcja_step_s": round(t_mcja, 3), "ratio_mcja_over_plain": round(t_mcja / t_plain, 2),
+                      "augment_s": round(t_aug, 4), "augment_share_of_mcja_step": round(t_aug / t_mcja, 4),
                       "torch_threads": torch.get_num_threads()}))
 
 

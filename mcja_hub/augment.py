@@ -99,10 +99,19 @@ def _boxes(u: torch.Tensor, height: int, width: int, scale: tuple[float, float],
 
 
 def _in_box(rows: torch.Tensor, cols: torch.Tensor, top, left, h, w, found) -> torch.Tensor:
-    """(n, H, W) mask of the pixels inside image i's box; ``rows`` / ``cols`` broadcast to (n, H, W).
-    A box reaching past the image is clipped by the coordinates themselves."""
+    """(n, H, W) mask of the pixels inside image i's box, from row coordinates (n or 1, H, 1) and column
+    coordinates (n or 1, 1, W). A box reaching past the image is clipped by the coordinates themselves."""
     top, left, h, w, found = (t.view(-1, 1, 1) for t in (top, left, h, w, found))
-    return (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w) & found
+    return ((rows >= top) & (rows < top + h) & found) & ((cols >= left) & (cols < left + w))
+
+
+def _put_(out: torch.Tensor, mask: torch.Tensor, value: torch.Tensor | float) -> torch.Tensor:
+    """``out = where(mask, value, out)`` in place, for a mask broadcasting to ``out``. A lerp with 0/1
+    weights (exact at both): on the CPU a ``where`` or ``masked_fill`` whose mask broadcasts over
+    channels or pixels is several times slower (measured)."""
+    if not isinstance(value, torch.Tensor):  # made on the device (as_tensor would copy it from the host)
+        value = torch.full((), value, dtype=out.dtype, device=out.device)
+    return out.lerp_(value, mask.to(out.dtype))
 
 
 def sample_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
@@ -123,7 +132,9 @@ def _gray_weights(u: torch.Tensor) -> torch.Tensor:
 
 def _weighted_gray(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """(n, 1, H, W) gray = w·(R, G, B), truncated like the released code's cast to uint8."""
-    return (x * w[:, :, None, None]).sum(dim=1, keepdim=True).clamp(0, 255).floor()
+    r, g, b = x.split(1, dim=1)
+    w = w[:, :, None, None]
+    return (r * w[:, 0:1]).addcmul_(g, w[:, 1:2]).addcmul_(b, w[:, 2:3]).clamp_(0, 255).floor_()
 
 
 @_batched
@@ -175,7 +186,7 @@ def _blend(degenerate: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor) -
     """PIL ``Image.blend``: d + a(x - d) in float (``alpha`` per image), before truncation."""
     a = alpha.reshape(-1, *([1] * (image.ndim - 1))).float()
     d = degenerate.float()
-    return (image.float() - d) * a + d
+    return (image.float() - d).mul_(a).add_(d)
 
 
 def blend(degenerate: torch.Tensor, image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -194,7 +205,7 @@ def _sj_params(u: torch.Tensor, factor: tuple[float, float]) -> tuple[torch.Tens
 
 def _spectrum_jitter(x: torch.Tensor, channel: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """Blend from one channel replicated (alpha 0) to the original colours (alpha 1), truncated."""
-    return _blend(_channel(x, channel), x, alpha).clamp(0, 255).floor()
+    return _blend(_channel(x, channel), x, alpha).clamp_(0, 255).floor_()
 
 
 @_batched
@@ -218,16 +229,18 @@ def _rotate_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     nearest turn, 1/6, 1/3), centres R 0, G 1/3, B 2/3 (the HSV hexcone). Matches torchvision's
     adjust_hue to +-1 level.
     """
+    # (in-place ops where a result is used once: each fresh batch-sized tensor costs a pass of its own)
     r, g, b = x.unbind(1)
-    v, chroma = x.amax(dim=1), x.amax(dim=1) - x.amin(dim=1)
+    v = x.amax(dim=1)
+    chroma = x.amin(dim=1).neg_().add_(v)
     # hue * 6C by the sector of the max channel (ties: red, then green): exact on integer levels
-    h6c = torch.where(v == r, g - b, torch.where(v == g, 2 * chroma + b - r, 4 * chroma + r - g))
-    h = h6c / (6 * chroma.clamp(min=1))  # gray pixels (C = 0) keep h = 0 and stay gray
+    h = torch.where(v == r, g - b, torch.where(v == g, (b - r).add_(chroma, alpha=2), (r - g).add_(chroma, alpha=4)))
+    h.div_(chroma.clamp(min=1).mul_(6))  # in turns; gray pixels (C = 0) keep h = 0 and stay gray
     centre = torch.arange(3, device=x.device) / 3
-    y = h[:, None] + (shift[:, None] - centre)[:, :, None, None]
-    y = (y - torch.round(y)).abs().clamp(1 / 6, 1 / 3)
-    base = (v + chroma + 0.5)[:, None]  # + 0.5 then truncation rounds, as adjust_hue's cast does
-    return torch.addcmul(base, (6 * chroma)[:, None], y, value=-1).clamp(0, 255).floor()
+    y = h[:, None] + (shift[:, None] - centre)[:, :, None, None]  # each channel's distance from its centre
+    y.sub_(torch.round(y)).abs_().clamp_(1 / 6, 1 / 3)
+    base = v.add_(chroma).add_(0.5)[:, None]  # + 0.5 then truncation rounds, as adjust_hue's cast does
+    return y.mul_(chroma.mul_(-6)[:, None]).add_(base).clamp_(0, 255).floor_()
 
 
 def _hue_shift(u: torch.Tensor, hue: float) -> torch.Tensor:
@@ -350,9 +363,9 @@ class ModalityAlignmentAugment(nn.Module):
                       _weighted_gray(x, _gray_weights(u_gray)),
                       _cutmix(x, background, foreground, _in_box(rows, cols, *box)),
                       _spectrum_jitter(x, *_sj_params(u_sj, c.sj_factor)))
-        out = x
+        out = x.clone()
         for k, candidate in enumerate(candidates):
-            out = torch.where(_per_image(op == k), candidate, out)
+            _put_(out, _per_image(op == k), candidate)
         return out
 
 
@@ -402,9 +415,10 @@ class TrainAugment(nn.Module):
         index = rows.clamp(0, height - 1)[:, :, None] * width + cols.clamp(0, width - 1)[:, None, :]
         pixels = x.flatten(2).gather(2, index.flatten(1)[:, None].expand(n, 3, -1)).view(n, 3, height, width)
         levels = self.maa.apply_ops(pixels.float(), u_maa, rows[:, :, None], cols[:, None, :], skip=modality != 0)
-        out = torch.where(inside[:, None], levels, float(c.pad_fill)) * self.scale + self.shift  # (x/255 - mean)/std
-        erased = _in_box(*_grid(height, width, x.device), *_boxes(u_box, height, width, c.erase_scale, c.erase_ratio))
-        return out.masked_fill((erased & (u_erase < c.erase_p)[:, :, None])[:, None], c.erase_value)
+        out = _put_(levels, ~inside[:, None], float(c.pad_fill)).mul_(self.scale).add_(self.shift)  # (x/255 - mean)/std
+        box = _boxes(u_box, height, width, c.erase_scale, c.erase_ratio)
+        erased = _in_box(*_grid(height, width, x.device), *box) & (u_erase < c.erase_p)[:, :, None]
+        return _put_(out, erased[:, None], c.erase_value)
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

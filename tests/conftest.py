@@ -3,8 +3,23 @@ import os
 # Tests never touch the network; set before huggingface_hub is imported anywhere.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+TRAIN_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "train.py"
+
+
+def load_recipe():
+    """recipes/train.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("mcja_train_recipe", TRAIN_RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True)

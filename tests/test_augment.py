@@ -258,3 +258,13 @@ def test_config_validation():
     with pytest.raises(ValueError, match="maa_p"):
         AugmentConfig(maa_p=1.5)
     assert MAA_OPS == ("hue", "weighted_grayscale", "cross_channel_cutmix", "spectrum_jitter")
+
+
+@pytest.mark.slow
+def test_train_augment_compiles_as_one_graph():
+    # fullgraph=True fails on any graph break: a host sync, a data-dependent shape, Python on tensor values
+    aug = TrainAugment(AugmentConfig(size=(32, 16), pad=2))
+    x, m = rand_images(12, 32, 16), torch.tensor([0, 1, 0] * 4)
+    u = torch.rand(12, aug.num_uniforms, generator=gen(1))
+    compiled = torch.compile(aug.apply_uniforms, fullgraph=True, dynamic=False)
+    assert torch.equal(compiled(x, m, u), aug.apply_uniforms(x, m, u))

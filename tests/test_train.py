@@ -1,6 +1,5 @@
 """The training recipe: exact resume, atomic checkpoints, NaN guard, config errors, 2 processes."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,13 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TRAIN_RECIPE as TRAIN
+from conftest import load_recipe
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN = ROOT / "recipes" / "train.py"
 TINY = ["backbone=resnet18", "input_size=[64,32]", "mda_layers=[0,1,1,0]", "p=4", "k=4", "num_workers=0",
-        "eval_modes=[all]", "eval_shots=[1]", "eval_trials=1", "epochs=2", "milestones=[1]", "lr=1e-3",
-        "pretrained=false", "synthetic=true"]
+        "eval_modes=[all]", "eval_shots=[1]", "eval_trials=1", "epochs=3", "milestones=[1]", "lr=1e-3",
+        "pretrained=false", "synthetic=true", "seed=9"]  # seed 9: epochs of 11, 10 and 9 steps on tiny_data
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +47,22 @@ def straight(tiny_data, tmp_path_factory):
     return tmp / "a"
 
 
-def test_straight_run_outputs(straight):
-    steps = steps_of(straight)
-    assert len(steps) == 2 and steps[1] == 2 * steps[0]  # one checkpoint per epoch
-    assert (straight / "checkpoints" / "latest").read_text() == f"step_{steps[1]:08d}"
+def epoch_ends(data) -> list[int]:
+    """Global step at the end of each epoch of TINY, from the sampler itself."""
+    from mcja_hub.data.sampler import PKSampler
+    from mcja_hub.layouts import read_sysu
+    sampler, ends = PKSampler([r.label for r in read_sysu(data)["train"]], 4, 4, seed=9), [0]
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        ends.append(ends[-1] + len(sampler))
+    return ends[1:]
+
+
+def test_straight_run_outputs(straight, tiny_data):
+    ends = epoch_ends(tiny_data)
+    assert len(set(b - a for a, b in zip([0] + ends, ends))) > 1  # the epochs differ in length
+    assert steps_of(straight) == ends  # one checkpoint per epoch
+    assert (straight / "checkpoints" / "latest").read_text() == f"step_{ends[-1]:08d}"
     report = json.loads((straight / "results.json").read_text())
     assert list(report["results"]) == ["all-search single-shot"]
     card = (straight / "model" / "README.md").read_text()
@@ -60,25 +72,39 @@ def test_straight_run_outputs(straight):
 
 
 def test_exact_resume_at_epoch_boundary(straight, tiny_data, tmp_path):
-    per_epoch = steps_of(straight)[0]
+    first = epoch_ends(tiny_data)[0]
     out = tmp_path / "b"
-    run(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, f"max_steps={per_epoch}"], tmp_path)  # "killed"
-    assert steps_of(out) == [per_epoch]
+    run(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, f"max_steps={first}"], tmp_path)  # "killed"
+    assert steps_of(out) == [first]
     run(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "--resume", "latest"], tmp_path)
     a, b = weights(straight), weights(out)
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
-def test_exact_resume_mid_epoch(straight, tiny_data, tmp_path):
-    per_epoch = steps_of(straight)[0]
+def test_exact_resume_mid_epoch_in_a_later_epoch(straight, tiny_data, tmp_path, monkeypatch):
+    """Killed 4 steps into the third epoch, which is shorter than the first: the checkpoint records
+    the position in that epoch's own batch list, and the resumed run ends bit-identical. The kill
+    step is also a save_every_steps step: it is saved once."""
+    recipe = load_recipe()
+    saved, save = [], recipe.save_checkpoint
+
+    def recording(accelerator, root, state, keep):
+        saved.append(state["global_step"])
+        return save(accelerator, root, state, keep)
+
+    monkeypatch.setattr(recipe, "save_checkpoint", recording)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    ends = epoch_ends(tiny_data)
+    stop = ends[1] + 4
     out = tmp_path / "c"
-    stop = per_epoch + 3
-    run(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, f"max_steps={stop}", "save_every_steps=2"], tmp_path)
+    args = ["--data-dir", str(tiny_data), f"output_dir={out}", *TINY]
+    recipe.main(args + [f"max_steps={stop}", f"save_every_steps={stop}"])
+    assert saved == [ends[0], ends[1], stop]  # two epoch ends, then the kill step once
     state = json.loads((out / "checkpoints" / f"step_{stop:08d}" / "trainer_state.json").read_text())
-    assert (state["epoch"], state["step_in_epoch"]) == (1, 3)
-    run(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "--resume", str(out / "checkpoints" / f"step_{stop:08d}")], tmp_path)
+    assert (state["epoch"], state["step_in_epoch"]) == (2, 4)
+    recipe.main(args + ["--resume", "latest"])
     a, b = weights(straight), weights(out)
-    assert all((a[k] == b[k]).all() for k in a)
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
 def test_resume_refuses_changed_config_and_missing_checkpoint(straight, tiny_data, tmp_path):
@@ -95,17 +121,9 @@ def test_config_errors(tiny_data, tmp_path):
     assert p.returncode == 2 and "--data-dir is required" in p.stderr
 
 
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("mcja_train_recipe", TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_checkpoint_is_atomic(tmp_path):
     """A save that dies half-way leaves `latest` on the previous complete checkpoint."""
-    recipe = _load_recipe()
+    recipe = load_recipe()
 
     class FakeAccelerator:
         is_main_process = True
@@ -138,7 +156,7 @@ def test_checkpoint_is_atomic(tmp_path):
 
 
 def test_nan_loss_stops_with_clear_message(tiny_data, tmp_path, monkeypatch):
-    recipe = _load_recipe()
+    recipe = load_recipe()
     calls = {"n": 0}
     real = recipe.cmr_loss
 
@@ -153,25 +171,6 @@ def test_nan_loss_stops_with_clear_message(tiny_data, tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match=r"non-finite loss at epoch 1, step 4 .*stopped without saving. Last good checkpoint: none"):
         recipe.main(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "save_every_steps=100"])
     assert not (out / "checkpoints").exists() or not list((out / "checkpoints").glob("step_*"))
-
-
-def test_augment_output_memory_is_recycled_in_training(tiny_data, tmp_path, monkeypatch):
-    # the loop lets go of each augmented batch before the next, so TrainAugment's CPU pool hands the same
-    # memory out again instead of page-faulting a fresh batch every step
-    from mcja_hub import augment
-    recipe = _load_recipe()
-    fresh, real = [], augment._OutputBuffers.empty
-
-    def counting(self, shape):
-        before = [id(slot) for slot in self.slots]
-        out = real(self, shape)
-        fresh.append(any(id(slot) not in before for slot in self.slots))
-        return out
-
-    monkeypatch.setattr(augment._OutputBuffers, "empty", counting)
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
-    recipe.main(["--data-dir", str(tiny_data), f"output_dir={tmp_path / 'out'}", *TINY, "save_every_steps=100"])
-    assert len(fresh) >= 10 and sum(fresh) == 1, fresh
 
 
 @pytest.mark.slow
@@ -200,7 +199,7 @@ def test_two_cpu_processes(tiny_data, tmp_path):
 
 
 def test_config_values_are_typed(capsys):
-    recipe = _load_recipe()
+    recipe = load_recipe()
     cfg, _ = recipe.load_config(["--data-dir", "x", "lr=1e-3", "epochs=3", "select_best=true", "milestones=[2]"])
     assert cfg.lr == 0.001 and isinstance(cfg.lr, float) and cfg.epochs == 3 and cfg.select_best is True
     for bad, msg in (("epochs=2.5", "'epochs': expected an integer like 140, got 2.5"),
@@ -209,3 +208,23 @@ def test_config_values_are_typed(capsys):
         with pytest.raises(SystemExit):
             recipe.load_config(["--data-dir", "x", bad])
         assert msg in capsys.readouterr().err
+
+
+def test_decoded_images_are_cached_once(tiny_data, tmp_path, monkeypatch):
+    from mcja_hub.data import load_vireid
+    recipe = load_recipe()
+    train = load_vireid("sysu_mm01", tiny_data, cache_dir=tmp_path / "hf")["train"]
+    path = recipe.decoded_cache_path(train, (64, 32), main_proc=True)
+    assert path.parent == Path(train.cache_files[0]["filename"]).parent  # beside the Arrow data it derives from
+    direct = [recipe.TrainImages(train, (64, 32))[i] for i in range(len(train))]
+    first = recipe.TrainImages(train, (64, 32), path)
+    assert all(first[i][0].equal(direct[i][0]) for i in range(len(train)))  # decodes and writes each image
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(recipe, "resize", no_decoding)
+    later = recipe.TrainImages(train, (64, 32), path)  # a worker of a later epoch, or another process
+    for i in range(len(train)):
+        image, label, modality = later[i]
+        assert image.equal(direct[i][0]) and (label, modality) == direct[i][1:]

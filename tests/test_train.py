@@ -228,3 +228,13 @@ def test_decoded_images_are_cached_once(tiny_data, tmp_path, monkeypatch):
     for i in range(len(train)):
         image, label, modality = later[i]
         assert image.equal(direct[i][0]) and (label, modality) == direct[i][1:]
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_script_runs(tmp_path):
+    # benchmarks/gpu_step.py is run on a lent GPU with minutes to spare: its CPU smoke mode checks it first
+    proc = subprocess.run([sys.executable, "gpu_step.py", "--smoke"], capture_output=True, text=True,
+                          cwd=ROOT / "benchmarks", env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["recipe_windows"] >= 1 and result["recipe_images_per_s"] > 0 and result["mcja_step_ms"] > 0

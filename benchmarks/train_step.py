@@ -43,7 +43,7 @@ def main():
 
     plain = timm.create_model("resnet50", num_classes=IDS).train()
     opt_p = torch.optim.Adam(plain.parameters(), lr=3.5e-4, weight_decay=5e-4)
-    normalised = augment(images, torch.ones(BATCH), gen)  # the same batch, already a float tensor
+    normalised = augment(images, torch.ones(BATCH, dtype=torch.long), gen)  # the same batch, already a float tensor
 
     def plain_step():
         F.cross_entropy(plain(normalised), labels).backward()

@@ -399,6 +399,8 @@ class TrainAugment(nn.Module):
         modality = torch.as_tensor(modality, device=x.device).reshape(-1)
         if modality.shape[0] != x.shape[0]:
             raise ValueError(f"TrainAugment: {x.shape[0]} images but {modality.shape[0]} modality labels")
+        if modality.is_floating_point():  # values are not checked: that would wait for the GPU
+            raise TypeError(f"TrainAugment: modality must be integer labels (0 visible, 1 infrared), got {modality.dtype}")
         return self.apply_uniforms(x, modality, _rand((len(x), self.num_uniforms), generator, x.device))
 
     def apply_uniforms(self, x: torch.Tensor, modality: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

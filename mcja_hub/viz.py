@@ -53,8 +53,8 @@ def augmentation_rows(image, n: int = 6, seed: int = 0, config: A.AugmentConfig 
         ("cross-channel cutmix", list(A.cross_channel_cutmix(batch, g))),
         ("cutmix, released-code box", list(A.cross_channel_cutmix(batch, g, faithful=True))),
         ("spectrum jitter", list(A.spectrum_jitter(batch, g))),
-        ("visible train pipeline", list(denorm(train(batch, torch.zeros(n), g)))),
-        ("infrared train pipeline", list(denorm(train(batch, torch.ones(n), g)))),
+        ("visible train pipeline", list(denorm(train(batch, torch.zeros(n, dtype=torch.long), g)))),
+        ("infrared train pipeline", list(denorm(train(batch, torch.ones(n, dtype=torch.long), g)))),
     ]
 
 

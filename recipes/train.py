@@ -13,11 +13,13 @@ steps) -> final model folder with its evaluation in the card.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from mcja_hub.augment import AugmentConfig, TrainAugment, resize
 from mcja_hub.data import load_vireid
 from mcja_hub.data.sampler import PKSampler
 from mcja_hub.evaluation import evaluate, format_table
+from mcja_hub.evaluation.evaluate import build_protocols
 from mcja_hub.hub import write_model_card
 from mcja_hub.losses import cmr_loss, id_loss
 
@@ -86,6 +89,18 @@ class TrainConfig:
     report_to: str = "none"  # none | csv | tensorboard | wandb | all (accelerate trackers)
     log_every: int = 10
 
+    def problem(self) -> str | None:
+        """The first value out of range, as a message (None when all are fine)."""
+        at_least = {"epochs": 1, "p": 1, "k": 1, "keep_checkpoints": 1, "log_every": 1, "eval_trials": 1,
+                    "max_steps": 0, "save_every_steps": 0, "num_workers": 0, "weight_decay": 0.0}
+        for key, low in at_least.items():
+            if not getattr(self, key) >= low:
+                return f"config key {key!r}: expected >= {low}, got {getattr(self, key)!r}"
+        for key in ("lr", "cmr_eps", "gamma"):
+            if not getattr(self, key) > 0:
+                return f"config key {key!r}: expected > 0, got {getattr(self, key)!r}"
+        return None
+
     def model_config(self, num_classes: int) -> MCJAConfig:
         return MCJAConfig(backbone=self.backbone, pretrained_backbone=self.pretrained, num_classes=num_classes,
                           last_stride=self.last_stride, mda_layers=tuple(self.mda_layers), mda_m=self.mda_m,
@@ -107,7 +122,7 @@ def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Na
     parser.add_argument("--resume", default=None, help="'latest' or a checkpoint folder")
     parser.add_argument("--report_to", "--report-to", dest="report_to")
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. epochs=10 lr=1e-3")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # key=value may also follow --resume latest
     values = {}
     for path in args.config:
         if not Path(path).is_file():
@@ -131,6 +146,9 @@ def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Na
     cfg = TrainConfig(**values)
     if not cfg.data_dir:
         parser.error("--data-dir is required (the dataset's root folder)")
+    problem = cfg.problem()
+    if problem:
+        parser.error(problem)
     return cfg, args
 
 
@@ -175,10 +193,15 @@ class CSVTracker(GeneralTracker):
 
     name, requires_logging_directory, main_process_only = "csv", False, True
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_until: int = 0) -> None:
+        """``keep_until``: the step a resumed run starts after; earlier rows of ``path`` are kept (later
+        ones are logged again), a new run (0) starts a new file."""
         super().__init__()
         self.path = path
         self.rows: list[dict] = []
+        if keep_until and path.is_file():
+            with open(path, newline="") as f:
+                self.rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= keep_until]
 
     @property
     def tracker(self):
@@ -311,14 +334,73 @@ def resolve_resume(output_dir: Path, resume: str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def output_lock(out: Path, holder: bool):
+    """One run per output folder: ``out/.lock`` holds "pid host" while a run uses it. A second run stops
+    at once naming the first; a lock whose process is gone (same host) is taken over, with a message.
+    Only the main process (``holder``) takes it."""
+    if not holder:
+        yield
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise SystemExit(f"output_dir {out} is not writable: {e}") from None
+    path, me = out / ".lock", f"{os.getpid()} {socket.gethostname()}"
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            text = path.read_text().split() if path.is_file() else []
+            pid, host = (int(text[0]), text[1]) if len(text) == 2 and text[0].isdigit() else (None, None)
+            alive = pid is not None and host == socket.gethostname() and _pid_alive(pid)
+            if pid is None and time.time() - path.stat().st_mtime < 10:
+                alive, host = True, "?"  # being written just now
+            if alive or (pid is not None and host != socket.gethostname()):
+                raise SystemExit(f"output_dir {out} is in use by another run (pid {pid} on host {host}, lock file "
+                                 f"{path}); choose another output_dir, or delete the lock if that run is dead") from None
+            print(f"taking over the stale lock {path} (pid {pid} is not running)")
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        break
+    try:
+        yield
+    finally:
+        if path.is_file() and path.read_text() == me:
+            path.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg, args = load_config(argv)
+    with output_lock(Path(cfg.output_dir), holder=int(os.environ.get("RANK", "0")) == 0):
+        return train(cfg, args)
+
+
+def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
     out = Path(cfg.output_dir)
+    ckpt_root = out / "checkpoints"
+    resume_path = resolve_resume(out, args.resume) if args.resume else None
+    state = json.loads((resume_path / "trainer_state.json").read_text()) if resume_path else None
 
     # -- accelerator, trackers, seed -----------------------------------------------------------------
     trackers = []
     if cfg.report_to in ("csv", "all"):
-        trackers.append(CSVTracker(out / "logs" / "train.csv"))
+        trackers.append(CSVTracker(out / "logs" / "train.csv", keep_until=state["global_step"] if state else 0))
     if cfg.report_to not in ("none", "csv"):
         trackers.append(cfg.report_to)
     # Several processes on a machine without GPUs (`accelerate launch --multi_gpu --num_processes N`
@@ -350,6 +432,16 @@ def main(argv: list[str] | None = None) -> dict:
     loader = torch.utils.data.DataLoader(images, batch_sampler=batches, num_workers=cfg.num_workers,
                                          pin_memory=cuda, **workers)
 
+    # -- everything the end of the run needs, checked before its first step ---------------------------
+    protocols = None
+    if main_proc:
+        try:  # evaluation settings and the protocol files (e.g. SYSU's exp/rand_perm_cam.mat)
+            protocols = build_protocols(cfg.dataset, cfg.data_dir, cfg.eval_modes, cfg.eval_shots, cfg.eval_trials,
+                                        cfg.trial)
+        except (ValueError, OSError, KeyError, IndexError) as e:
+            raise SystemExit(f"the final evaluation would fail (eval_modes={cfg.eval_modes}, eval_shots="
+                             f"{cfg.eval_shots}, eval_trials={cfg.eval_trials}): {e}") from None
+
     # -- model, augmentation, optimizer --------------------------------------------------------------
     model = MCJAModel(cfg.model_config(num_classes))
     augment_cfg = AugmentConfig(size=tuple(cfg.input_size), cutmix_faithful=cfg.cutmix_faithful, pad=cfg.pad,
@@ -362,13 +454,17 @@ def main(argv: list[str] | None = None) -> dict:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(trained, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda)
     model, optimizer = accelerator.prepare(model, optimizer)
+    if main_proc:  # a checkpoint holds the weights and Adam's two moments
+        need = 3 * sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        free = shutil.disk_usage(out).free
+        if free < 1.2 * need:
+            raise SystemExit(f"not enough disk for a checkpoint in {out}: ~{need / 2**20:.0f} MiB needed, "
+                             f"{free / 2**20:.0f} MiB free")
 
     # -- resume --------------------------------------------------------------------------------------
     start_epoch, start_step, global_step, best = 0, 0, 0, {"R1": -1.0, "epoch": None}
-    ckpt_root = out / "checkpoints"
-    if args.resume:
-        path = resolve_resume(out, args.resume)
-        state = json.loads((path / "trainer_state.json").read_text())
+    if state:
+        path = resume_path
         saved = state["config"]
         changed = [f"{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in RESUME_MUST_MATCH
                    if saved.get(k) != getattr(cfg, k)]
@@ -395,8 +491,7 @@ def main(argv: list[str] | None = None) -> dict:
         report = None
         if main_proc:
             target = accelerator.unwrap_model(model) if target is None else target
-            report = evaluate(target, cfg.dataset, cfg.data_dir, modes=cfg.eval_modes,
-                              shots=cfg.eval_shots, trials=cfg.eval_trials, trial=cfg.trial,
+            report = evaluate(target, cfg.dataset, cfg.data_dir, trial=cfg.trial, protocols=protocols,
                               num_workers=min(cfg.num_workers, 2))
             accelerator.print(f"[{tag}]\n" + format_table(report))
         accelerator.wait_for_everyone()

@@ -191,7 +191,7 @@ def test_train_augment_geometry_equals_flip_pad_crop():
     """Each output is the normalised RandomCrop(padding=3, fill=127) of the image or its mirror."""
     cfg = AugmentConfig(size=(20, 12), pad=3, maa_p=0.0, erase_p=0.0)
     x = rand_images(40, 20, 12, seed=11)
-    out = TrainAugment(cfg)(x, torch.zeros(40), gen(12))
+    out = TrainAugment(cfg)(x, torch.zeros(40, dtype=torch.long), gen(12))
     flips = offsets = 0
     for k in range(40):
         matches = []
@@ -211,7 +211,7 @@ def test_train_augment_geometry_equals_flip_pad_crop():
 def test_train_augment_random_erasing():
     cfg = AugmentConfig(size=(64, 32), flip_p=0.0, pad=0, maa_p=0.0, erase_p=0.5)
     x = torch.full((2000, 3, 64, 32), 200, dtype=torch.uint8)
-    out = TrainAugment(cfg)(x, torch.ones(2000), gen(13))
+    out = TrainAugment(cfg)(x, torch.ones(2000, dtype=torch.long), gen(13))
     erased = (out == 0).all(1)  # value 0 in normalised units; 200 never normalises to 0
     frac = erased.flatten(1).float().mean(1)
     assert abs((frac > 0).float().mean().item() - 0.5) < 0.04
@@ -229,6 +229,10 @@ def test_train_augment_reproducible_and_checks_input():
         aug(x[:2], torch.zeros(3))
     with pytest.raises(TypeError, match="uint8"):
         aug(x.float(), m)
+    with pytest.raises(TypeError, match="modality must be integer labels"):
+        aug(x, m.float() / 2)
+    with pytest.raises(ValueError, match=r"expects \(B, 3, 384, 192\)"):
+        aug(x[:, :1], m)  # one channel
     with pytest.raises(ValueError, match=r"expects \(3, H, W\) or \(B, 3, H, W\)"):
         weighted_grayscale(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
 

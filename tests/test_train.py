@@ -98,13 +98,18 @@ def test_exact_resume_mid_epoch_in_a_later_epoch(straight, tiny_data, tmp_path, 
     stop = ends[1] + 4
     out = tmp_path / "c"
     args = ["--data-dir", str(tiny_data), f"output_dir={out}", *TINY]
-    recipe.main(args + [f"max_steps={stop}", f"save_every_steps={stop}"])
+    recipe.main(args + [f"max_steps={stop}", f"save_every_steps={stop}", "report_to=csv"])
     assert saved == [ends[0], ends[1], stop]  # two epoch ends, then the kill step once
     state = json.loads((out / "checkpoints" / f"step_{stop:08d}" / "trainer_state.json").read_text())
     assert (state["epoch"], state["step_in_epoch"]) == (2, 4)
-    recipe.main(args + ["--resume", "latest"])
+    logged = (out / "logs" / "train.csv").read_text().splitlines()
+    recipe.main(args + ["--resume", "latest", "report_to=csv"])  # key=value after --resume works too
     a, b = weights(straight), weights(out)
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    # the log goes on where it stopped: the killed run's rows first, then the rest up to the last step
+    after = (out / "logs" / "train.csv").read_text().splitlines()
+    assert after[:len(logged)] == logged and int(after[-1].split(",")[0]) == ends[-1] > stop
+    assert not (out / ".lock").exists()
 
 
 def test_resume_refuses_changed_config_and_missing_checkpoint(straight, tiny_data, tmp_path):
@@ -238,3 +243,42 @@ def test_gpu_benchmark_script_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["recipe_windows"] >= 1 and result["recipe_images_per_s"] > 0 and result["mcja_step_ms"] > 0
+
+
+def test_output_dir_lock(tmp_path):
+    recipe = load_recipe()
+    out = tmp_path / "run"
+    with recipe.output_lock(out, holder=True):
+        assert (out / ".lock").read_text().split()[0] == str(os.getpid())
+        with pytest.raises(SystemExit, match=r"is in use by another run \(pid \d+ on host"):
+            with recipe.output_lock(out, holder=True):
+                pass
+    assert not (out / ".lock").exists()  # released
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".lock").write_text(f"{dead.pid} {__import__('socket').gethostname()}")
+    with recipe.output_lock(out, holder=True):  # a stale lock (its process is gone) is taken over
+        assert (out / ".lock").read_text().split()[0] == str(os.getpid())
+    (out / ".lock").write_text("1 some-other-host")
+    with pytest.raises(SystemExit, match="on host some-other-host"):
+        with recipe.output_lock(out, holder=True):
+            pass
+
+
+def test_bad_settings_fail_before_the_first_step(tiny_data, tmp_path, monkeypatch, capsys):
+    recipe = load_recipe()
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    args = ["--data-dir", str(tiny_data), *TINY]
+    for bad, message in (("eval_modes=[outdoor]", "mode must be 'all' or 'indoor'"),
+                         ("eval_shots=[3]", "shots must be 1"), ("eval_trials=11", "10 official trials")):
+        with pytest.raises(SystemExit, match=f"the final evaluation would fail .*{message}"):
+            recipe.main(args + [f"output_dir={tmp_path / 'e'}", bad])
+        assert not (tmp_path / "e" / "checkpoints").exists()  # nothing trained
+    for bad in ("epochs=0", "epochs=-1", "keep_checkpoints=0", "lr=0", "cmr_eps=0", "log_every=0"):
+        with pytest.raises(SystemExit):
+            recipe.load_config(["--data-dir", "x", bad])
+        assert f"config key {bad.split('=')[0]!r}: expected" in capsys.readouterr().err
+    real = recipe.shutil.disk_usage
+    monkeypatch.setattr(recipe.shutil, "disk_usage", lambda p: real(p)._replace(free=1 << 20))
+    with pytest.raises(SystemExit, match=r"not enough disk for a checkpoint in .*MiB needed, 1 MiB free"):
+        recipe.main(args + [f"output_dir={tmp_path / 'd'}"])

@@ -78,16 +78,19 @@ def build_protocols(dataset: str, data_dir: str | Path, modes=("all", "indoor"),
 
 def evaluate(model, dataset: str, data_dir: str | Path, *, modes=("all", "indoor"), shots=(1, 10), trials: int = 10,
              trial: int = 1, rerank: str = "none", flip: bool = False, dedup: bool | None = None,
-             batch_size: int = 128, num_workers: int = 2, max_rank: int = 20, progress: bool = True) -> dict:
+             batch_size: int = 128, num_workers: int = 2, max_rank: int = 20, progress: bool = True,
+             protocols: list[Protocol] | None = None) -> dict:
     """Evaluate ``model`` (anything with ``embed`` and ``config``, e.g. MCJAModel) on a benchmark.
 
     SYSU-MM01: every (mode, shots) setting over ``trials`` official trials. RegDB: split ``trial``
     (train the model on that split), both directions. LLCM: ``trials`` seeded galleries, both
     directions. ``rerank``: "none", "kreciprocal" or "mser" (the released per-dataset constants).
+    ``protocols``: the ``build_protocols`` of these settings, when already built (a training run checks
+    them before its first step).
     """
     if rerank not in RERANK:
         raise ValueError(f"rerank must be one of {RERANK}, got {rerank!r}")
-    protocols = build_protocols(dataset, data_dir, modes, shots, trials, trial)
+    protocols = protocols or build_protocols(dataset, data_dir, modes, shots, trials, trial)
     records = protocols[0].records  # identical test list for all of a dataset's protocols
     pids, cams, mods = protocols[0].arrays()
     was_training = model.training

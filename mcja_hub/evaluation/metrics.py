@@ -19,6 +19,17 @@ def _as_tensor(x, device) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, device=device)
 
 
+def _labels(x, name: str, device) -> torch.Tensor:
+    """Person / camera ids as int64; fractional values are refused (a cast would make 1.2 and 1.7 equal)."""
+    t = _as_tensor(x, device)
+    if t.is_floating_point():
+        if not torch.equal(t, t.round()):
+            raise ValueError(f"{name} must be integer ids, got fractional values such as {t[t != t.round()][0].item()}")
+    elif t.dtype == torch.bool or t.is_complex():
+        raise ValueError(f"{name} must be integer ids, got {t.dtype}")
+    return t.long()
+
+
 def discard_mask(q_pids: torch.Tensor, g_pids: torch.Tensor, q_cams: torch.Tensor, g_cams: torch.Tensor,
                  protocol: str) -> torch.Tensor | None:
     """(Q, G) True where a gallery item does not count for that query, or None if nothing is discarded.
@@ -133,8 +144,8 @@ def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol:
     dist = _as_tensor(distmat, None)
     dist = dist.double() if not dist.is_floating_point() else dist.float() if dist.element_size() < 4 else dist
     device = dist.device
-    q_pids, g_pids = _as_tensor(q_pids, device).long(), _as_tensor(g_pids, device).long()
-    q_cams, g_cams = _as_tensor(q_cams, device).long(), _as_tensor(g_cams, device).long()
+    q_pids, g_pids = _labels(q_pids, "q_pids", device), _labels(g_pids, "g_pids", device)
+    q_cams, g_cams = _labels(q_cams, "q_cams", device), _labels(g_cams, "g_cams", device)
     n_q, n_g = dist.shape
     if (len(q_pids), len(q_cams), len(g_pids), len(g_cams)) != (n_q, n_q, n_g, n_g):
         raise ValueError(f"distmat is {n_q}x{n_g} but got {len(q_pids)} query pids, {len(q_cams)} query cams, "

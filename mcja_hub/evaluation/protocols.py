@@ -123,6 +123,8 @@ def regdb_trials(data_dir: str | Path, trial: int = 1) -> Protocol:
 def llcm_trials(data_dir: str | Path, trials: int = 10) -> Protocol:
     """LLCM: all test images of one modality query a gallery of one random image of the other
     modality per (identity, camera); trial t draws with seed t. Same identity + camera is discarded."""
+    if trials < 1:
+        raise ValueError(f"LLCM needs at least 1 trial, asked for {trials}")
     records = read_llcm(Path(data_dir))["test"]
     protocol = Protocol("llcm", records)
     for setting, q_mod in (("infrared->visible", 1), ("visible->infrared", 0)):

@@ -29,6 +29,9 @@ def k_reciprocal_rerank(query: list[torch.Tensor] | torch.Tensor, gallery: list[
     of both sides form one neighbourhood graph; the result is averaged over the versions.
     ``mask_gallery``: gallery items never act as neighbours (the SYSU setting of the released code).
     """
+    if not (k1 >= 1 and k2 >= 1 and 0 <= lambda_value <= 1):
+        raise ValueError(f"k_reciprocal_rerank needs k1 >= 1, k2 >= 1 and 0 <= lambda_value <= 1, "
+                         f"got k1={k1}, k2={k2}, lambda_value={lambda_value}")
     qs = list(query) if isinstance(query, (list, tuple)) else [query]
     gs = list(gallery) if isinstance(gallery, (list, tuple)) else [gallery]
     if len(qs) > 1 and len(gs) > 1:

@@ -103,6 +103,11 @@ def test_errors():
         evaluate_rankings(dist, qp[:-1], gp, qc, gc)
     with pytest.raises(ValueError, match="no query has a true match"):
         evaluate_rankings(dist, qp + 100, gp, qc, gc)
+    with pytest.raises(ValueError, match="q_pids must be integer ids, got fractional values such as 1.2"):
+        evaluate_rankings(dist[:2, :2], np.array([1.2, 3.0]), np.array([1.7, 3.0]), qc[:2], gc[:2])
+    # integral floats are ids as they are
+    a = evaluate_rankings(dist, qp.astype(float), gp.astype(float), qc, gc)
+    assert a["mAP"] == evaluate_rankings(dist, qp, gp, qc, gc)["mAP"]
 
 
 @pytest.mark.parametrize("protocol", ["sysu", "llcm"])

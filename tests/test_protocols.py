@@ -105,6 +105,8 @@ def test_llcm_trials(synthetic):
     assert len({tuple(t.gallery) for t in i2v}) > 1  # a new draw per trial
     again = llcm_trials(synthetic["llcm"], trials=3)
     assert all(np.array_equal(a.gallery, b.gallery) for a, b in zip(proto.trials, again.trials))  # seeded
+    with pytest.raises(ValueError, match="at least 1 trial, asked for 0"):
+        llcm_trials(synthetic["llcm"], trials=0)
 
 
 def test_sysu_settings_equal_separate_calls(synthetic):

@@ -90,3 +90,6 @@ def test_errors():
         k_reciprocal_rerank(q, g, k1=20, mask_gallery=True)
     with pytest.raises(ValueError, match="same number of images"):
         k_reciprocal_rerank([q, q[:5]], g)
+    for bad in ({"k1": 0}, {"k2": -1}, {"lambda_value": 1.5}):
+        with pytest.raises(ValueError, match="needs k1 >= 1, k2 >= 1 and 0 <= lambda_value <= 1"):
+            k_reciprocal_rerank(q, g, **bad)

@@ -20,9 +20,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from mcja_hub import MCJAModel
-
-    model = MCJAModel.from_pretrained(args.model, revision=args.revision)
+    model = _load_model(args.model, args.revision)
     n_params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"model": args.model, "parameters": n_params, "embedding_dim": model.num_features,
                       "config": asdict(model.config)}, indent=2))
@@ -38,12 +36,12 @@ def _cmd_preview_augment(args: argparse.Namespace) -> int:
 
     path = Path(args.image)
     if not path.is_file():
-        raise SystemExit(f"mcja preview-augment: image {path} does not exist")
+        raise UsageError(f"--image {path}: no such file")
     try:
         image = Image.open(path)
         image.load()
     except (UnidentifiedImageError, OSError) as e:
-        raise SystemExit(f"mcja preview-augment: cannot read image {path}: {e}") from None
+        raise UsageError(f"--image {path}: cannot read it as an image ({e})") from None
     out = preview_augment(image, args.out, n=args.n, seed=args.seed)
     print(f"wrote {out}")
     return 0
@@ -63,10 +61,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from mcja_hub import MCJAModel
     from mcja_hub.evaluation import evaluate, format_table
 
-    model = MCJAModel.from_pretrained(args.model, revision=args.revision)
+    _folder(args.data_dir, "--data-dir")
+    model = _load_model(args.model, args.revision)
     if args.device:
         model.to(args.device)
     report = evaluate(model, args.dataset, args.data_dir, modes=args.mode, shots=args.shots, trials=args.trials,
@@ -92,6 +90,9 @@ def _cmd_card(args: argparse.Namespace) -> int:
 
     from mcja_hub.hub import write_model_card
 
+    _folder(args.model, "--model")
+    if args.results and not Path(args.results).is_file():
+        raise UsageError(f"--results {args.results}: no such file")
     report = json.loads(Path(args.results).read_text()) if args.results else None
     path = write_model_card(args.model, report, None, repo_id=args.repo_id, data_label=args.data_label)
     print(f"wrote {path}")
@@ -99,8 +100,12 @@ def _cmd_card(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from mcja_hub.hub import convert_released_checkpoint
 
+    if not Path(args.checkpoint).is_file():
+        raise UsageError(f"--checkpoint {args.checkpoint}: no such file")
     out = convert_released_checkpoint(args.checkpoint, args.out, last_stride=args.last_stride, backbone=args.backbone)
     print(f"wrote {out} (config.json, model.safetensors, README.md)")
     return 0
@@ -112,7 +117,7 @@ def _image_files(folder: str) -> list:
     try:
         return image_files(folder)
     except FileNotFoundError as e:
-        raise SystemExit(str(e)) from None
+        raise UsageError(str(e)) from None
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
@@ -120,11 +125,10 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     from safetensors.torch import save_file
 
-    from mcja_hub import MCJAModel
     from mcja_hub.evaluation.evaluate import embed_images
 
-    model = MCJAModel.from_pretrained(args.model)
     files = _image_files(args.images)
+    model = _load_model(args.model)
     emb = embed_images(model, files, batch_size=args.batch_size, num_workers=args.workers)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     rel = [str(p.relative_to(args.images)) for p in files]
@@ -148,15 +152,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
     import torch
     from safetensors import safe_open
 
-    from mcja_hub import MCJAModel
     from mcja_hub.evaluation.evaluate import embed_images
     from mcja_hub.viz import ranked_grid
 
-    model = MCJAModel.from_pretrained(args.model)
+    model = _load_model(args.model)
     queries = [Path(q) for q in args.query]
     for q in queries:
         if not q.is_file():
-            raise SystemExit(f"query image {q} does not exist")
+            raise UsageError(f"--query {q}: no such file")
     if Path(args.gallery).is_file():  # precomputed with `mcja embed`
         with safe_open(args.gallery, "pt") as f:
             gallery_emb, meta = f.get_tensor("embeddings"), f.metadata()
@@ -166,7 +169,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         gallery_emb = embed_images(model, gallery, num_workers=args.workers)
     q_emb = embed_images(model, queries, num_workers=0, progress=False)
     if q_emb.shape[1] != gallery_emb.shape[1]:
-        raise SystemExit(f"gallery embeddings are {gallery_emb.shape[1]}-d, this model's are {q_emb.shape[1]}-d")
+        raise UsageError(f"--gallery {args.gallery}: its embeddings are {gallery_emb.shape[1]}-d, this model's "
+                         f"{q_emb.shape[1]}-d (embed the gallery with this model)")
     dist = 1 - q_emb @ gallery_emb.T  # cosine distance
     k = min(args.topk, len(gallery))
     top = torch.topk(dist, k, dim=1, largest=False)
@@ -187,18 +191,29 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _cmd_push(args: argparse.Namespace) -> int:
     from mcja_hub.hub import push_model
 
+    _folder(args.model, "--model")
     url = push_model(args.model, args.repo, private=args.private, commit_message=args.message, revision=args.revision)
     print(f"pushed {args.model} to {args.repo}: {url}")
     return 0
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    from mcja_hub import MCJAModel
     from mcja_hub.hub import export_onnx
 
-    out = export_onnx(MCJAModel.from_pretrained(args.model), args.out, opset=args.opset)
+    out = export_onnx(_load_model(args.model), args.out, opset=args.opset)
     print(f"wrote {out} (input 'images' (N, 3, H, W) normalised as config.json says; output 'embeddings')")
     return 0
+
+
+def _count(low: int):
+    """argparse type: an integer >= ``low`` (argparse names the flag and exits 2 otherwise)."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="mcja", description="MCJA visible-infrared person re-identification")
     parser.add_argument("--version", action="version", version=f"mcja-hub {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list the registered timm architectures")
@@ -219,18 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preview-augment", help="grid of what each augmentation does to an image")
     p.add_argument("--image", required=True, help="an image file (any format PIL reads)")
     p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("-n", type=int, default=6, help="random draws per row (default 6)")
+    p.add_argument("-n", type=_count(1), default=6, help="random draws per row (default 6)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_preview_augment)
 
     p = sub.add_parser("synth", help="write a synthetic VI-ReID dataset in an official layout")
     p.add_argument("--layout", choices=["sysu", "regdb", "llcm"], default="sysu")
     p.add_argument("--out", required=True, help="new (or empty) folder")
-    p.add_argument("--ids", type=int, default=60, help="number of identities (default 60)")
+    p.add_argument("--ids", type=_count(1), default=60, help="number of identities (default 60)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--height", type=int, default=128)
-    p.add_argument("--width", type=int, default=64)
-    p.add_argument("--workers", type=int, default=None, help="processes (default: the CPU count, at most 8)")
+    p.add_argument("--height", type=_count(8), default=128)
+    p.add_argument("--width", type=_count(8), default=64)
+    p.add_argument("--workers", type=_count(0), default=None, help="processes (default: the CPU count, at most 8)")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("eval", help="evaluate a model with a benchmark's official protocol")
@@ -240,12 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True, help="the dataset's root folder (official layout)")
     p.add_argument("--mode", nargs="+", default=["all", "indoor"], choices=["all", "indoor"], help="SYSU-MM01 search mode(s)")
     p.add_argument("--shots", nargs="+", type=int, default=[1, 10], choices=[1, 10], help="SYSU-MM01 gallery shots")
-    p.add_argument("--trials", type=int, default=10, help="SYSU-MM01 / LLCM trials (default 10)")
-    p.add_argument("--trial", type=int, default=1, help="RegDB split the model was trained on (1..10)")
+    p.add_argument("--trials", type=_count(1), default=10, help="SYSU-MM01 / LLCM trials (default 10)")
+    p.add_argument("--trial", type=_count(1), default=1, help="RegDB split the model was trained on (1..10)")
     p.add_argument("--rerank", default="none", choices=["none", "kreciprocal", "mser"])
     p.add_argument("--flip", action="store_true", help="average with mirrored images (not in the paper)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batch-size", type=_count(1), default=128)
+    p.add_argument("--workers", type=_count(0), default=2)
     p.add_argument("--device", default=None, help="e.g. cuda; default: where the model loads (cpu)")
     p.add_argument("--json", default=None, help="write the full report (incl. per-rank CMC) here")
     p.add_argument("--plot", default=None, help="write a CMC curve PNG here")
@@ -269,17 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--images", required=True, help="folder (searched recursively)")
     p.add_argument("--out", required=True, help="output .safetensors (tensor 'embeddings', metadata 'paths')")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batch-size", type=_count(1), default=128)
+    p.add_argument("--workers", type=_count(0), default=2)
     p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser("search", help="rank a gallery for query images and draw the ranked lists")
     p.add_argument("--model", required=True)
     p.add_argument("--query", required=True, nargs="+", help="query image(s)")
     p.add_argument("--gallery", required=True, help="folder of images, or a .safetensors from `mcja embed`")
-    p.add_argument("--topk", type=int, default=10)
+    p.add_argument("--topk", type=_count(1), default=10)
     p.add_argument("--out", default=None, help="ranked-list PNG (green/red borders when ids are known)")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=_count(0), default=2)
     p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("push", help="upload a model folder to the Hub (checked first); same as `hf upload REPO DIR`")
@@ -298,9 +314,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(Exception):
+    """A user mistake: printed as one line, exit code 2."""
+
+
+def _load_model(spec: str, revision: str | None = None):
+    """``--model``: a model folder, or a Hub id (org/name) when no such folder exists."""
+    import re
+    from pathlib import Path
+
+    from mcja_hub import MCJAModel
+
+    if not Path(spec).expanduser().exists() and not re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
+        raise UsageError(f"--model {spec}: no such model folder (and not a Hub id like org/name)")
+    return MCJAModel.from_pretrained(spec, revision=revision)
+
+
+def _folder(path: str, flag: str) -> str:
+    from pathlib import Path
+
+    if not Path(path).is_dir():
+        raise UsageError(f"{flag} {path}: no such folder")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as e:  # every mistake as one line naming the culprit; --debug shows where it came from
+        if args.debug:
+            raise
+        kind = "" if isinstance(e, UsageError) else f"{type(e).__name__}: "
+        message = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        print(f"mcja {args.command}: {kind}{message}", file=sys.stderr)
+        return 2
+    except SystemExit as e:
+        if isinstance(e.code, str):  # SystemExit("message") raised by the library: the same one line
+            if args.debug:
+                raise
+            print(f"mcja {args.command}: {e.code.removeprefix(f'mcja {args.command}: ')}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

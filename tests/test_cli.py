@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mcja_hub import MCJAConfig, MCJAModel
 from mcja_hub.cli import main
 
@@ -40,14 +42,12 @@ def test_preview_augment_writes_grid(tmp_path, capsys):
     assert all(img.shape == (3, 384, 192) for _, imgs in rows for img in imgs)
 
 
-def test_preview_augment_bad_image(tmp_path):
-    import pytest
-
+def test_preview_augment_bad_image(tmp_path, capsys):
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
-    with pytest.raises(SystemExit, match=r"cannot read image .*bad.jpg"):
-        main(["preview-augment", "--image", str(tmp_path / "bad.jpg"), "--out", str(tmp_path / "g.png")])
-    with pytest.raises(SystemExit, match="does not exist"):
-        main(["preview-augment", "--image", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "g.png")])
+    assert main(["preview-augment", "--image", str(tmp_path / "bad.jpg"), "--out", str(tmp_path / "g.png")]) == 2
+    assert f"--image {tmp_path / 'bad.jpg'}: cannot read it as an image" in capsys.readouterr().err
+    assert main(["preview-augment", "--image", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "g.png")]) == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_synth_then_detect(tmp_path, capsys):
@@ -99,11 +99,49 @@ def test_embed_and_search(synthetic, tmp_path, capsys):
     assert Image.open(tmp_path / "r2.png").size == (round((4 * 0.95 + 0.4) * 110), round(2 * 1.9 * 110))
 
 
-def test_embed_errors_name_the_folder(tmp_path):
-    import pytest
-
+def test_embed_errors_name_the_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     MCJAModel(MCJAConfig(backbone="resnet18")).save_pretrained(tmp_path / "m")
     for folder, msg in ((tmp_path / "empty", "no .bmp/.jpeg/.jpg/.png images found"), (tmp_path / "nope", "not a folder")):
-        with pytest.raises(SystemExit, match=msg):
-            main(["embed", "--model", str(tmp_path / "m"), "--images", str(folder), "--out", str(tmp_path / "x.safetensors")])
+        assert main(["embed", "--model", str(tmp_path / "m"), "--images", str(folder), "--out", str(tmp_path / "x.safetensors")]) == 2
+        assert msg in capsys.readouterr().err
+
+
+def test_every_subcommand_names_a_missing_path_in_one_line(synthetic, tmp_path, capsys):
+    MCJAModel(MCJAConfig(backbone="resnet18", input_size=(64, 32))).save_pretrained(tmp_path / "m")
+    (tmp_path / "q.jpg").write_bytes(b"")
+    model, missing, data = str(tmp_path / "m"), str(tmp_path / "missing"), str(synthetic["sysu"])
+    cases = {
+        "info": (["info", "--model", missing], f"--model {missing}: no such model folder"),
+        "eval": (["eval", "--model", missing, "--dataset", "sysu_mm01", "--data-dir", data], "no such model folder"),
+        "eval data": (["eval", "--model", model, "--dataset", "sysu_mm01", "--data-dir", missing],
+                      f"--data-dir {missing}: no such folder"),
+        "card": (["card", "--model", missing], f"--model {missing}: no such folder"),
+        "card results": (["card", "--model", model, "--results", missing], f"--results {missing}: no such file"),
+        "convert": (["convert", "--checkpoint", missing, "--out", str(tmp_path / "c")], "--checkpoint"),
+        "embed": (["embed", "--model", missing, "--images", data, "--out", str(tmp_path / "e.safetensors")],
+                  "no such model folder"),
+        "search": (["search", "--model", model, "--query", missing, "--gallery", data], f"--query {missing}: no such file"),
+        "push": (["push", "--model", missing, "--repo", "org/x"], f"--model {missing}: no such folder"),
+        "export-onnx": (["export-onnx", "--model", missing, "--out", str(tmp_path / "x.onnx")], "no such model folder"),
+        "preview-augment": (["preview-augment", "--image", missing, "--out", str(tmp_path / "g.png")], "no such file"),
+        "synth": (["synth", "--out", str(tmp_path / "m"), "--ids", "5"], "exists and is not empty"),
+        "eval value": (["eval", "--model", model, "--dataset", "sysu_mm01", "--data-dir", data, "--trials", "11",
+                        "--workers", "0"], "ValueError: SYSU-MM01 has 10 official trials, asked for 11"),
+    }
+    for name, (argv, message) in cases.items():
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"mcja {argv[0]}: ") and message in err and len(err.splitlines()) == 1, (name, err)
+    with pytest.raises(ValueError):  # --debug: the traceback of the same error
+        main(["--debug", "eval", "--model", model, "--dataset", "sysu_mm01", "--data-dir", data, "--trials", "11",
+              "--workers", "0"])
+
+
+@pytest.mark.parametrize("argv", [["eval", "--model", "m", "--dataset", "llcm", "--data-dir", "d", "--trials", "0"],
+                                  ["search", "--model", "m", "--query", "q", "--gallery", "g", "--topk", "0"],
+                                  ["synth", "--out", "o", "--ids", "-1"], ["eval", "--model", "m", "--dataset", "x"]])
+def test_wrong_values_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and "error: argument" in capsys.readouterr().err

@@ -50,7 +50,7 @@ def test_unmapped_keys_are_listed(original, tmp_path):
     state["aux.bias"] = torch.zeros(3)
     torch.save(state, tmp_path / "x.pth")
     with pytest.raises(ValueError, match=r"2 key\(s\) not in the released MCJA layout: \['proj_head.weight', 'aux.bias'\]"):
-        main(["convert", "--checkpoint", str(tmp_path / "x.pth"), "--out", str(tmp_path / "m")])
+        main(["--debug", "convert", "--checkpoint", str(tmp_path / "x.pth"), "--out", str(tmp_path / "m")])
 
 
 def test_mda_m_12_and_no_mda(tmp_path):
@@ -68,7 +68,7 @@ def test_mda_m_12_and_no_mda(tmp_path):
 def test_not_a_state_dict(tmp_path):
     torch.save({"epoch": 3, "note": "hi"}, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="no state dict of tensors found"):
-        main(["convert", "--checkpoint", str(tmp_path / "bad.pth"), "--out", str(tmp_path / "m")])
+        main(["--debug", "convert", "--checkpoint", str(tmp_path / "bad.pth"), "--out", str(tmp_path / "m")])
 
 
 def test_card_command(tmp_path, capsys):

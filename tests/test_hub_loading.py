@@ -168,3 +168,55 @@ def test_write_model_card_model_index_round_trip(saved, tmp_path):
     write_model_card(copy, report, {}, data_label="synthetic sysu_mm01 layout (mcja synth)")
     card = ModelCard.load(copy / "README.md")
     assert {r.dataset_type for r in card.data.eval_results} == {"sysu-mm01-synthetic"} and not card.data.datasets
+
+
+@pytest.mark.parametrize("field", ["input_size", "mean", "std", "backbone"])
+def test_config_without_its_preprocessing_is_refused(saved, tmp_path, field):
+    copy = _copy(saved[1], tmp_path)
+    cfg = json.loads((copy / "config.json").read_text())
+    del cfg[field]
+    (copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=rf"config.json: missing field\(s\) \['{field}'\]"):
+        MCJAModel.from_pretrained(copy)
+
+
+@pytest.mark.parametrize("field,value,expected", [("num_classes", "6", "an integer"), ("num_classes", 6.0, "an integer"),
+                                                  ("pretrained_backbone", "no", "true or false"),
+                                                  ("input_size", [128], "a list of 2 integers"),
+                                                  ("mean", "imagenet", "a list of 3 numbers"), ("backbone", 50, "a string")])
+def test_config_field_types_named(saved, tmp_path, field, value, expected):
+    copy = _copy(saved[1], tmp_path, **{field: value})
+    with pytest.raises(ValueError, match=rf"config.json: field '{field}' must be {expected}, got"):
+        MCJAModel.from_pretrained(copy)
+
+
+def test_unreadable_config_and_weights_named(saved, tmp_path):
+    copy = _copy(saved[1], tmp_path)
+    good = (copy / "config.json").read_bytes()
+    for content in (b"{not json", b"\xff\xfe\x00garbage", b"[1, 2]"):
+        (copy / "config.json").write_bytes(content)
+        with pytest.raises(ValueError, match=r"config.json: (not a valid JSON config|expected a JSON object)"):
+            MCJAModel.from_pretrained(copy)
+    (copy / "config.json").write_bytes(good)
+    weights = (copy / "model.safetensors").read_bytes()
+    (copy / "model.safetensors").write_bytes(weights[: len(weights) // 2])  # truncated download
+    with pytest.raises(ValueError, match=r"model.safetensors: not a readable safetensors file"):
+        MCJAModel.from_pretrained(copy)
+
+
+def test_non_finite_and_integer_weights_refused(saved, tmp_path):
+    from safetensors.torch import load_file, save_file
+    copy = _copy(saved[1], tmp_path)
+    state = load_file(str(copy / "model.safetensors"))
+    for change, message in ((lambda s: s["bn_neck.weight"].__setitem__(0, float("nan")),
+                             r"non-finite values \(NaN / inf\) \(1\): bn_neck.weight"),
+                            (lambda s: s.__setitem__("classifier.weight", s["classifier.weight"].int()),
+                             r"dtype mismatch \(1\): classifier.weight: checkpoint torch.int32 vs model torch.float32")):
+        bad = {k: v.clone() for k, v in state.items()}
+        change(bad)
+        save_file(bad, str(copy / "model.safetensors"))
+        with pytest.raises(ValueError, match=message):
+            MCJAModel.from_pretrained(copy)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}  # another float precision loads
+    save_file(half, str(copy / "model.safetensors"))
+    assert MCJAModel.from_pretrained(copy).classifier.weight.dtype == torch.float32

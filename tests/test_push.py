@@ -68,10 +68,10 @@ def test_push_refuses_an_incomplete_or_broken_folder(tmp_path, fake_hub):
     MCJAModel(MCJAConfig(backbone="resnet18", num_classes=3)).save_pretrained(tmp_path / "m")
     (tmp_path / "m" / "README.md").unlink()
     with pytest.raises(FileNotFoundError, match=r"missing \['README.md'\]"):
-        main(["push", "--model", str(tmp_path / "m"), "--repo", "org/x"])
+        main(["--debug", "push", "--model", str(tmp_path / "m"), "--repo", "org/x"])
     MCJAModel(MCJAConfig(backbone="resnet18", num_classes=3)).save_pretrained(tmp_path / "m2")
     cfg = json.loads((tmp_path / "m2" / "config.json").read_text())
     (tmp_path / "m2" / "config.json").write_text(json.dumps({**cfg, "num_classes": 7}))
     with pytest.raises(ValueError, match="classifier.weight"):
-        main(["push", "--model", str(tmp_path / "m2"), "--repo", "org/x"])
+        main(["--debug", "push", "--model", str(tmp_path / "m2"), "--repo", "org/x"])
     assert fake_hub["requests"] == []  # nothing was sent

@@ -92,14 +92,46 @@ class MCJAConfig:
     def use_mda(self) -> bool:
         return any(self.mda_layers)
 
+    # A saved model must say how to feed it: defaults here would silently pair weights with the wrong input.
+    REQUIRED_IN_FILES = ("backbone", "input_size", "mean", "std")
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "MCJAConfig":
-        """Strict parse: an unknown field means the file belongs to another model or version."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+    def from_dict(cls, data: dict[str, Any], source: str = "config", required: tuple[str, ...] = ()) -> "MCJAConfig":
+        """Strict parse: an unknown field means the file belongs to another model or version; every value
+        must have its field's type; ``required`` fields must be present."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: expected a JSON object of MCJAConfig fields, got {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
         if unknown:
-            raise ValueError(f"{source}: unknown MCJAConfig field(s) {unknown}; known fields: {sorted(known)}")
+            raise ValueError(f"{source}: unknown MCJAConfig field(s) {unknown}; known fields: {sorted(fields)}")
+        absent = [name for name in required if name not in data]
+        if absent:
+            raise ValueError(f"{source}: missing field(s) {absent} (the model's preprocessing is part of its config)")
+        for name, value in data.items():
+            expected = _field_type_problem(fields[name].default, value)
+            if expected:
+                raise ValueError(f"{source}: field {name!r} must be {expected}, got {value!r}")
         return cls(**data)
+
+
+def _field_type_problem(default: Any, value: Any) -> str | None:
+    """What ``value`` should have been, judged by the field's default (None when it fits)."""
+    def number(v, integer):
+        return not isinstance(v, bool) and (isinstance(v, int) if integer else isinstance(v, (int, float)))
+
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, (int, float)):
+        integer = isinstance(default, int)
+        return None if number(value, integer) else ("an integer" if integer else "a number")
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    if isinstance(default, tuple):
+        integer = isinstance(default[0], int)
+        ok = isinstance(value, (list, tuple)) and len(value) == len(default) and all(number(v, integer) for v in value)
+        return None if ok else f"a list of {len(default)} {'integers' if integer else 'numbers'}"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -335,11 +367,16 @@ class MCJAModel(
                 raise FileNotFoundError(f"{filename} not found for {src!r} (revision {revision or 'main'}): {e}") from e
 
         config_path = resolve(CONFIG_NAME)
-        with open(config_path, encoding="utf-8") as f:
-            data = json.load(f)
-        data.update(config_overrides)
+        try:
+            with open(config_path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{config_path}: not a valid JSON config ({e})") from None
+        if isinstance(data, dict):
+            data.update(config_overrides)
         # Never fetch ImageNet weights here: the checkpoint overwrites every tensor anyway.
-        config = dataclasses.replace(MCJAConfig.from_dict(data, source=config_path), pretrained_backbone=False)
+        config = MCJAConfig.from_dict(data, source=config_path, required=MCJAConfig.REQUIRED_IN_FILES)
+        config = dataclasses.replace(config, pretrained_backbone=False)
         model = cls(config)
         model.load_safetensors(resolve(WEIGHTS_NAME), map_location=map_location)
         model.config.pretrained_backbone = bool(data.get("pretrained_backbone", False))  # keep the record
@@ -347,18 +384,27 @@ class MCJAModel(
 
     def load_safetensors(self, path: str | Path, map_location: str | torch.device = "cpu") -> None:
         """Strictly load a safetensors state dict, naming every mismatch."""
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        state = load_file(str(path), device=str(map_location))
+        try:
+            state = load_file(str(path), device=str(map_location))
+        except (SafetensorError, OSError) as e:
+            raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
                   for k in own if k in state and state[k].shape != own[k].shape]
-        if missing or unexpected or shapes:
+        # floating tensors may come in another float precision; integers for floats (or back) are a mix-up
+        dtypes = [f"{k}: checkpoint {state[k].dtype} vs model {own[k].dtype}" for k in own
+                  if k in state and state[k].is_floating_point() != own[k].is_floating_point()]
+        non_finite = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+        if missing or unexpected or shapes or dtypes or non_finite:
             lines = [f"{path} does not match the model built from its config ({self.config.backbone}, "
                      f"num_classes={self.num_classes}, mda_layers={self.config.mda_layers}, mda_m={self.config.mda_m}):"]
-            for title, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+            for title, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes),
+                                 ("dtype mismatch", dtypes), ("non-finite values (NaN / inf)", non_finite)):
                 if items:
                     lines.append(f"  {title} ({len(items)}): " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else ""))
             raise ValueError("\n".join(lines))

@@ -428,6 +428,21 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return TF.resize(x, list(size), interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
 
 
+def to_rgb(image):
+    """A PIL image as 8-bit RGB. 16-bit images (PIL modes "I;16*" and "I", e.g. 16-bit PNGs, common for
+    thermal cameras) are scaled to 8 bits; ``convert("RGB")`` would clip them to white."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        import numpy as np
+        from PIL import Image
+
+        pixels = np.asarray(image, dtype=np.float64)
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise ValueError(f"image of mode {image.mode} with values {pixels.min():.0f}..{pixels.max():.0f}: "
+                             "expected 16-bit values 0..65535")
+        image = Image.fromarray(np.round(pixels / 257).astype(np.uint8))  # 65535 -> 255
+    return image.convert("RGB")
+
+
 def eval_transform(image, size: tuple[int, int] = (384, 192), mean=IMAGENET_MEAN, std=IMAGENET_STD,
                    channel: int | None = None) -> torch.Tensor:
     """Test-time view of one image (PIL or uint8 tensor): resize -> [single channel] -> normalise.
@@ -435,7 +450,7 @@ def eval_transform(image, size: tuple[int, int] = (384, 192), mean=IMAGENET_MEAN
     ``channel`` 0/1/2 gives MSER's R/G/B views of a visible image; leave it None for infrared images
     (SPEC §1.7: the spectral modes never touch IR). No flip test-time augmentation.
     """
-    x = TF.pil_to_tensor(image.convert("RGB")) if not isinstance(image, torch.Tensor) else image
+    x = TF.pil_to_tensor(to_rgb(image)) if not isinstance(image, torch.Tensor) else image
     _check_uint8(x, "eval_transform")
     x = resize(x, size)
     if channel is not None:
@@ -447,5 +462,5 @@ def train_transform(image, modality: int, config: AugmentConfig | None = None,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Per-image training view (for DataLoader workers): resize, then the same ops as ``TrainAugment``."""
     augment = TrainAugment(config)
-    x = TF.pil_to_tensor(image.convert("RGB")) if not isinstance(image, torch.Tensor) else image
+    x = TF.pil_to_tensor(to_rgb(image)) if not isinstance(image, torch.Tensor) else image
     return augment(resize(x, augment.config.size)[None], torch.tensor([modality]), generator)[0]

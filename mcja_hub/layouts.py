@@ -49,6 +49,9 @@ def read_id_file(path: Path) -> list[int]:
         if not token.isdigit():
             raise LayoutError(f"{path}: {token!r} is not an integer id (expected e.g. '1,2,4,5')")
         ids.append(int(token))
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise LayoutError(f"{path}: id(s) {repeated[:10]} listed more than once (their images would count twice)")
     return ids
 
 
@@ -82,7 +85,11 @@ def read_sysu(root: str | Path) -> dict[str, list[Record]]:
     for cam in SYSU_CAMERAS:
         _require(root / f"cam{cam}", "SYSU-MM01 camera folders cam1..cam6")
     exp = root / "exp"
-    train_ids = read_id_file(exp / "train_id.txt") + read_id_file(exp / "val_id.txt")
+    train_only, val_ids = read_id_file(exp / "train_id.txt"), read_id_file(exp / "val_id.txt")
+    both = sorted(set(train_only) & set(val_ids))
+    if both:
+        raise LayoutError(f"{exp}: ids {both[:10]} are in both train_id.txt and val_id.txt (their images would count twice)")
+    train_ids = train_only + val_ids
     test_ids = read_id_file(exp / "test_id.txt")
     overlap = sorted(set(train_ids) & set(test_ids))
     if overlap:
@@ -120,6 +127,11 @@ def _read_index(root: Path, index: Path) -> list[tuple[str, int, int]]:
         entries.append((rel, int(fields[1]), n))
     if not entries:
         raise LayoutError(f"{index}: no entries")
+    first = {}
+    for rel, _, n in entries:
+        if rel in first:
+            raise LayoutError(f"{index}:{n}: {rel} is already listed on line {first[rel]}")
+        first[rel] = n
     return entries
 
 
@@ -139,6 +151,9 @@ def read_regdb(root: str | Path, trial: int = 1) -> dict[str, list[Record]]:
                     raise LayoutError(f"{index}:{n}: {rel}: the parent folder must be the integer person id")
                 records.append(Record(rel, int(folder), camera, modality))
         splits[split] = _relabel(records, [r.person_id for r in records]) if split == "train" else records
+    overlap = sorted({r.person_id for r in splits["train"]} & {r.person_id for r in splits["test"]})
+    if overlap:
+        raise LayoutError(f"{root / 'idx'}: split {trial} has ids {overlap[:10]} in both its train and test index files")
     return splits
 
 

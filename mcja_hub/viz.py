@@ -35,7 +35,7 @@ def augmentation_rows(image, n: int = 6, seed: int = 0, config: A.AugmentConfig 
     from torchvision.transforms.v2.functional import pil_to_tensor
 
     cfg = config or A.AugmentConfig()
-    x = image if isinstance(image, torch.Tensor) else pil_to_tensor(image.convert("RGB"))
+    x = image if isinstance(image, torch.Tensor) else pil_to_tensor(A.to_rgb(image))
     x = A.resize(x, cfg.size)
     batch = x[None].expand(n, -1, -1, -1).contiguous()
     g = torch.Generator().manual_seed(seed)
@@ -106,7 +106,7 @@ def ranked_grid(queries: list, galleries: list[list], out: str | Path, distances
     plt = _pyplot()
 
     def load(im):
-        return Image.open(im).convert("RGB") if isinstance(im, (str, Path)) else im.convert("RGB")
+        return A.to_rgb(Image.open(im) if isinstance(im, (str, Path)) else im)
 
     cols = 1 + max(len(g) for g in galleries)
     fig, axes = plt.subplots(len(queries), cols, figsize=(cols * 0.95 + 0.4, len(queries) * 1.9), squeeze=False)

@@ -45,7 +45,7 @@ def build_app(model: MCJAModel, paths: list[Path], gallery_emb: torch.Tensor, to
     def search(image):
         if image is None:
             raise gr.Error("upload a query image first")
-        query = model.embed(eval_transform(image.convert("RGB"), tuple(c.input_size), c.mean, c.std)[None])
+        query = model.embed(eval_transform(image, tuple(c.input_size), c.mean, c.std)[None])
         dist = 1 - (query @ gallery_emb.T)[0]
         top = torch.topk(dist, min(topk, len(paths)), largest=False)
         return [(str(paths[i]), f"#{r + 1}  d={d:.3f}  {paths[i].parent.name}/{paths[i].name}")

@@ -33,7 +33,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from mcja_hub import MCJAConfig, MCJAModel
-from mcja_hub.augment import AugmentConfig, TrainAugment, resize
+from mcja_hub.augment import AugmentConfig, TrainAugment, resize, to_rgb
 from mcja_hub.data import load_vireid
 from mcja_hub.data.sampler import PKSampler
 from mcja_hub.evaluation import evaluate, format_table
@@ -261,7 +261,7 @@ class TrainImages(torch.utils.data.Dataset):
         if self._filled is not None and self._filled[i]:
             image = torch.from_numpy(np.array(self._pixels[i]))
         else:
-            image = resize(pil_to_tensor(self.split[i]["image"].convert("RGB")), self.size)
+            image = resize(pil_to_tensor(to_rgb(self.split[i]["image"])), self.size)
             if self._filled is not None:
                 self._pixels[i] = image.numpy()
                 self._filled[i] = 1  # after the pixels: a reader never sees a half-written image as done

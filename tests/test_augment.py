@@ -272,3 +272,17 @@ def test_train_augment_compiles_as_one_graph():
     u = torch.rand(12, aug.num_uniforms, generator=gen(1))
     compiled = torch.compile(aug.apply_uniforms, fullgraph=True, dynamic=False)
     assert torch.equal(compiled(x, m, u), aug.apply_uniforms(x, m, u))
+
+
+def test_16_bit_images_are_scaled_not_clipped(tmp_path):
+    from mcja_hub.augment import to_rgb
+    values = np.linspace(0, 65535, 64 * 32).reshape(64, 32).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "thermal16.png")
+    with Image.open(tmp_path / "thermal16.png") as im:
+        assert im.mode.startswith("I")  # what PIL gives for a 16-bit PNG
+        rgb = np.asarray(to_rgb(im))
+    assert rgb.shape == (64, 32, 3) and (rgb[..., 0] == rgb[..., 2]).all()
+    np.testing.assert_array_equal(rgb[..., 0], np.round(values / 257).astype(np.uint8))  # 0..255, not all white
+    with Image.open(tmp_path / "thermal16.png") as im:
+        x = eval_transform(im, size=(64, 32)) * STD + MEAN
+    assert x.min() < 0.01 and x.max() > 0.99 and abs(x.mean().item() - 0.5) < 0.01

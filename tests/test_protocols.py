@@ -117,3 +117,58 @@ def test_sysu_settings_equal_separate_calls(synthetic):
         assert [r.path for r in proto.records] == [r.path for r in alone.records]
         assert all(np.array_equal(a.gallery, b.gallery) and np.array_equal(a.query, b.query)
                    for a, b in zip(proto.trials, alone.trials))
+
+
+def _rewrite_perm(root, change):
+    from scipy.io import loadmat, savemat
+    mat = loadmat(str(root / "exp/rand_perm_cam.mat"))
+    change(mat["rand_perm_cam"])
+    savemat(str(root / "exp/rand_perm_cam.mat"), {"rand_perm_cam": mat["rand_perm_cam"]})
+
+
+def test_malformed_rand_perm_cells_are_named(synthetic, tmp_path):
+    root = shutil.copytree(synthetic["sysu"], tmp_path / "S")
+    test_ids = [int(x) for x in (root / "exp/test_id.txt").read_text().split(",")]
+    pid = next(p for p in test_ids if (root / f"cam1/{p:04d}").is_dir())
+    n = len(list((root / f"cam1/{pid:04d}").glob("*.jpg")))
+    original = (root / "exp/rand_perm_cam.mat").read_bytes()
+    cases = [  # (change of camera 1's cell of that id, what the error says)
+        (lambda cell: cell[:3], rf"camera 1, id {pid}: permutations of shape \(3, {n}\), expected \(10 trials, {n} images\)"),
+        (lambda cell: cell[:, :-1], rf"camera 1, id {pid}: permutations of shape \(10, {n - 1}\)"),
+        (lambda cell: np.where(cell == 1, 2, cell).astype(cell.dtype),
+         rf"camera 1, id {pid}, trial 1: .* is not a permutation of 1..{n}"),
+    ]
+    for change, message in cases:
+        (root / "exp/rand_perm_cam.mat").write_bytes(original)
+
+        def edit(perm, change=change):
+            cells = perm[0, 0]
+            cells[pid - 1, 0] = change(cells[pid - 1, 0])
+        _rewrite_perm(root, edit)
+        with pytest.raises(LayoutError, match=message):
+            sysu_trials(root, mode="all", shots=10)
+
+
+def test_duplicate_and_overlapping_ids_are_named(synthetic, tmp_path):
+    from mcja_hub.layouts import read_regdb, read_sysu
+    root = shutil.copytree(synthetic["sysu"], tmp_path / "S")
+    train = (root / "exp/train_id.txt").read_text().strip()
+    first = train.split(",")[0]
+    (root / "exp/train_id.txt").write_text(f"{train},{first}")
+    with pytest.raises(LayoutError, match=rf"train_id.txt: id\(s\) \[{int(first)}\] listed more than once"):
+        read_sysu(root)
+    (root / "exp/train_id.txt").write_text(train)
+    val = (root / "exp/val_id.txt").read_text().strip()
+    (root / "exp/val_id.txt").write_text(f"{val},{first}")
+    with pytest.raises(LayoutError, match=rf"ids \[{int(first)}\] are in both train_id.txt and val_id.txt"):
+        read_sysu(root)
+    reg = shutil.copytree(synthetic["regdb"], tmp_path / "R")
+    index = reg / "idx/train_visible_1.txt"
+    lines = index.read_text().splitlines()
+    index.write_text("\n".join(lines + [lines[0]]) + "\n")
+    with pytest.raises(LayoutError, match=rf"train_visible_1.txt:{len(lines) + 1}: .* already listed on line 1"):
+        read_regdb(reg, 1)
+    test_line = (reg / "idx/test_visible_1.txt").read_text().splitlines()[0]
+    index.write_text("\n".join(lines + [test_line]) + "\n")
+    with pytest.raises(LayoutError, match=r"split 1 has ids \[\d+\] in both its train and test index files"):
+        read_regdb(reg, 1)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..augment import eval_transform
+from ..augment import eval_transform, to_rgb
 from ..layouts import Record
 from .metrics import DEFAULT_DEDUP, evaluate_subsets
 from .protocols import Protocol, llcm_trials, regdb_trials, sysu_settings
@@ -33,7 +33,7 @@ class _Images(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> torch.Tensor:
         try:
             with Image.open(self.paths[i]) as im:
-                image = im.convert("RGB")
+                image = to_rgb(im)
         except Exception as e:
             raise OSError(f"cannot read image {self.paths[i]}: {e}") from e
         c = self.config

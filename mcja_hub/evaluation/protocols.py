@@ -85,6 +85,12 @@ def sysu_settings(data_dir: str | Path, settings: list[tuple[str, int]], trials:
     by_name = {r.path.rsplit(".", 1)[0]: i for i, r in enumerate(records)}  # "cam1/0001/0003" -> index
     query = np.array([i for i, r in enumerate(records) if r.modality == 1])
     protocols = []
+    images_of = {}  # (camera, pid) -> number of images
+    for r in records:
+        images_of[r.camera_id, r.person_id] = images_of.get((r.camera_id, r.person_id), 0) + 1
+    for (cam, pid), n in sorted(images_of.items()):
+        if cam in SYSU_GALLERY_CAMERAS["all"]:
+            _check_perm_cell(perm[cam - 1], cam, pid, n, root / "exp" / "rand_perm_cam.mat")
     for mode, shots in settings:
         cams = SYSU_GALLERY_CAMERAS[mode]
         test_ids = sorted({r.person_id for r in records if r.camera_id in cams})
@@ -105,6 +111,22 @@ def sysu_settings(data_dir: str | Path, settings: list[tuple[str, int]], trials:
             protocol.trials.append(Trial(setting, t + 1, query, np.array(gallery), "sysu"))
         protocols.append(protocol)
     return protocols
+
+
+def _check_perm_cell(cells: np.ndarray, cam: int, pid: int, n_images: int, path: Path) -> None:
+    """Camera ``cam``'s entry for ``pid`` must hold 10 trials, each a permutation of the id's image numbers
+    1..n_images: a short or malformed cell would crash or silently shrink the gallery."""
+    where = f"{path}: camera {cam}, id {pid}"
+    if pid - 1 >= len(cells):
+        raise LayoutError(f"{where}: no entry (the camera's cell has {len(cells)} ids) but the id has {n_images} "
+                          f"image(s) there")
+    rows = np.asarray(cells[pid - 1])
+    if rows.ndim != 2 or rows.shape != (10, n_images):
+        raise LayoutError(f"{where}: permutations of shape {rows.shape}, expected (10 trials, {n_images} images)")
+    expected = np.arange(1, n_images + 1)
+    for t in range(10):
+        if not np.array_equal(np.sort(rows[t].astype(np.int64)), expected):
+            raise LayoutError(f"{where}, trial {t + 1}: {rows[t].tolist()[:12]} is not a permutation of 1..{n_images}")
 
 
 def regdb_trials(data_dir: str | Path, trial: int = 1) -> Protocol:

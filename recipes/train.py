@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from mcja_hub import MCJAConfig, MCJAModel
 from mcja_hub.augment import AugmentConfig, TrainAugment, resize, to_rgb
 from mcja_hub.data import load_vireid
+from mcja_hub.data.builder import fingerprint
 from mcja_hub.data.sampler import PKSampler
 from mcja_hub.evaluation import evaluate, format_table
 from mcja_hub.evaluation.evaluate import build_protocols
@@ -108,8 +109,14 @@ class TrainConfig:
 
 
 # Fields that must match when resuming (the rest, e.g. epochs or logging, may change).
-RESUME_MUST_MATCH = ("dataset", "trial", "p", "k", "balance_modalities", "backbone", "last_stride", "mda_layers",
-                     "mda_m", "input_size", "maa", "cutmix_faithful", "seed")
+# What a resumed run cannot change: the model, the augmentation, the data and its sampling, the seed (the
+# data folder's content is compared too, by fingerprint). How a run is driven (RUN_CONTROL) may change
+# freely. Any other field (optimisation, losses, evaluation) may change on resume only when named on the
+# command line; the change is recorded in trainer_state.json and the card.
+RESUME_MUST_MATCH = ("dataset", "trial", "synthetic", "p", "k", "balance_modalities", "backbone", "pretrained",
+                     "last_stride", "mda_layers", "mda_m", "input_size", "maa", "cutmix_faithful", "pad", "seed")
+RUN_CONTROL = ("data_dir", "output_dir", "num_workers", "cache_decoded", "compile_augment", "max_steps",
+               "save_every_steps", "keep_checkpoints", "report_to", "log_every")
 
 
 def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
@@ -133,9 +140,11 @@ def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Na
             parser.error(f"override {item!r} is not key=value")
         key, value = item.split("=", 1)
         values[key] = yaml.safe_load(value)
+    args.named = {item.split("=", 1)[0] for item in args.overrides}  # given on the command line
     for key in ("data_dir", "output_dir", "trial", "report_to"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
+            args.named.add(key)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -418,6 +427,7 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
         train = load_vireid(cfg.dataset, cfg.data_dir, **extra)["train"]
         cache = decoded_cache_path(train, cfg.input_size, main_proc) if cfg.cache_decoded else None
         images = TrainImages(train, cfg.input_size, cache)
+    data_fingerprint = fingerprint(cfg.data_dir)  # a resumed run must train on the same files
     num_classes = max(images.labels) + 1
     sampler = PKSampler(images.labels, cfg.p, cfg.k, modalities=images.modalities,
                         balance_modalities=cfg.balance_modalities, seed=cfg.seed,
@@ -463,13 +473,26 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
 
     # -- resume --------------------------------------------------------------------------------------
     start_epoch, start_step, global_step, best = 0, 0, 0, {"R1": -1.0, "epoch": None}
+    current, changes = dataclasses.asdict(cfg), []
     if state:
         path = resume_path
         saved = state["config"]
-        changed = [f"{k}: {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in RESUME_MUST_MATCH
-                   if saved.get(k) != getattr(cfg, k)]
-        if changed:
-            raise SystemExit(f"--resume {path}: the config differs from the checkpoint's in {changed}")
+        differs = [k for k in saved if k in current and saved[k] != current[k] and k not in RUN_CONTROL]
+        fixed = [f"{k}: {saved[k]!r} -> {current[k]!r}" for k in differs if k in RESUME_MUST_MATCH]
+        if fixed:
+            raise SystemExit(f"--resume {path}: the config differs from the checkpoint's in {fixed}")
+        unnamed = [f"{k}: {saved[k]!r} -> {current[k]!r}" for k in differs if k not in args.named]
+        if unnamed:
+            raise SystemExit(f"--resume {path}: the config differs from the checkpoint's in {unnamed} but the command "
+                             "line does not name them; to change them on resume, give them as key=value")
+        if state.get("data_fingerprint") not in (None, data_fingerprint):
+            raise SystemExit(f"--resume {path}: the data in {cfg.data_dir} is not the data the checkpoint was trained "
+                             f"on (fingerprint {state['data_fingerprint']} -> {data_fingerprint}: files added, removed "
+                             "or modified)")
+        changes = state.get("changes", []) + [{"step": state["global_step"], "field": k, "from": saved[k],
+                                               "to": current[k]} for k in differs]
+        for c in changes[len(state.get("changes", [])):]:
+            accelerator.print(f"on resume at step {c['step']}: {c['field']} {c['from']!r} -> {c['to']!r}")
         accelerator.load_state(str(path))
         start_epoch, start_step, global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
         best = state.get("best", best)
@@ -482,8 +505,8 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
                           f"mixed precision: {accelerator.mixed_precision}, device: {accelerator.device}")
 
     def state_at(epoch: int, step_in_epoch: int) -> dict:
-        return {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
-                "best": best, "config": dataclasses.asdict(cfg)}
+        return {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step, "best": best,
+                "config": current, "data_fingerprint": data_fingerprint, "changes": changes}
 
     def evaluate_now(tag: str, target=None) -> dict | None:
         """Test-protocol evaluation of ``target`` (default: the model being trained) on the main process;
@@ -617,6 +640,9 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
             "mixed precision": accelerator.mixed_precision, "processes": accelerator.num_processes,
             "seed": cfg.seed, "model_selection": selection,
         }
+        if changes:
+            training["changed on resume"] = "; ".join(f"{c['field']} {c['from']} -> {c['to']} at step {c['step']}"
+                                                      for c in changes)
         if report:
             (out / "results.json").write_text(json.dumps(report, indent=2))
         write_model_card(folder, report, training,

@@ -119,6 +119,26 @@ def test_resume_refuses_changed_config_and_missing_checkpoint(straight, tiny_dat
     assert p.returncode != 0 and "no checkpoint in" in p.stderr
 
 
+def test_resume_records_named_changes_and_refuses_unnamed_ones(straight, tiny_data, tmp_path):
+    import shutil
+    out = tmp_path / "r"
+    shutil.copytree(straight / "checkpoints", out / "checkpoints")
+    (tmp_path / "lower-lr.yaml").write_text("lr: 0.0005\n")
+    base = ["--data-dir", str(tiny_data), f"output_dir={out}", *TINY]
+    no_lr = [a for a in base if not a.startswith("lr=")]  # the file's lr, not the command line's
+    p = run(no_lr + ["--config", str(tmp_path / "lower-lr.yaml"), "--resume", "latest"], tmp_path, check=False)
+    assert p.returncode != 0 and "['lr: 0.001 -> 0.0005'] but the command line does not name them" in p.stderr
+    data = shutil.copytree(tiny_data, tmp_path / "data")  # the same files (mtimes kept) ...
+    (data / "cam1" / "extra.jpg").write_bytes((next(data.glob("cam1/*/*.jpg"))).read_bytes())  # ... plus one
+    p = run(["--data-dir", str(data), *base[2:], "--resume", "latest"], tmp_path, check=False)
+    assert p.returncode != 0 and "is not the data the checkpoint was trained on" in p.stderr
+    run(base + ["--resume", "latest", "epochs=4", "lr=5e-4"], tmp_path)  # named: allowed, and recorded
+    state = json.loads((out / "checkpoints" / (out / "checkpoints" / "latest").read_text() / "trainer_state.json").read_text())
+    assert [(c["field"], c["from"], c["to"]) for c in state["changes"]] == [("lr", 0.001, 0.0005), ("epochs", 3, 4)]
+    assert state["epoch"] == 4 and state["config"]["lr"] == 0.0005
+    assert "lr 0.001 -> 0.0005 at step" in (out / "model" / "README.md").read_text()
+
+
 def test_config_errors(tiny_data, tmp_path):
     p = run(["--data-dir", str(tiny_data), "learning_rate=1"], tmp_path, check=False)
     assert p.returncode == 2 and "unknown config key(s) ['learning_rate']" in p.stderr

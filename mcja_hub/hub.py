@@ -92,6 +92,10 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     training = training or {}
     dataset = report.get("dataset") or training.get("dataset") or "sysu_mm01"
     dtype, dname = DATASET_INFO.get(dataset, (dataset, dataset))
+    marker = (report.get("data") or {}).get("synthetic")  # the generator's marker, found by evaluate()
+    if marker and not data_label:
+        data_label = (f"synthetic data in the {dname} layout (mcja synth, seed {marker.get('seed')}, "
+                      f"{marker.get('ids')} identities), not the {dname} benchmark")
     data_description = data_label or f"{dname} ({'split ' + str(report['trial']) if report.get('trial') else 'official splits'})"
     mda = config["mda_layers"]
     model_summary = (
@@ -108,7 +112,8 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     card_data = ModelCardData(
         library_name="mcja-hub", license="mit", pipeline_tag="image-feature-extraction",
         tags=["person-reid", "visible-infrared", "cross-modality", "image-retrieval", "mcja", "pytorch"],
-        datasets=[dtype] if not data_label else None, model_name=f"mcja-{name}-{dtype}",
+        datasets=[dtype] if not data_label else None,
+        model_name=f"mcja-{name}-" + (f"synthetic-{dtype}" if data_label and "synthetic" in data_label else dtype),
         eval_results=eval_results(report, data_label) if report.get("results") else None)
     template = (Path(__file__).parent / "model_card_template.md").read_text()
     card = ModelCard.from_template(

@@ -6,6 +6,9 @@ files through it. Every problem names the file (and line) and what was expected.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +17,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 SYSU_CAMERAS = (1, 2, 3, 4, 5, 6)
 SYSU_IR_CAMERAS = (3, 6)
 REGDB_VISIBLE_CAMERA, REGDB_THERMAL_CAMERA = 2, 3  # as the released code labels them
+
+
+SYNTHETIC_MARKER = "mcja_synthetic.json"  # written by the synthetic generator into the dataset root
 
 
 class LayoutError(ValueError):
@@ -53,6 +59,29 @@ def read_id_file(path: Path) -> list[int]:
     if repeated:
         raise LayoutError(f"{path}: id(s) {repeated[:10]} listed more than once (their images would count twice)")
     return ids
+
+
+def fingerprint(root: str | os.PathLike) -> str:
+    """Cheap content fingerprint (names, sizes, mtimes): a changed folder never reuses a stale cache."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            st = os.stat(os.path.join(dirpath, name))
+            h.update(f"{os.path.relpath(os.path.join(dirpath, name), root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def synthetic_marker(root: str | Path) -> dict | None:
+    """What the synthetic generator recorded about a folder it wrote (layout, seed, ids, version), or
+    None for real data. Reports and cards use it, whatever a config says."""
+    path = Path(root) / SYNTHETIC_MARKER
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        return {"note": f"{path} exists but is unreadable"}
 
 
 def _images_in(folder: Path) -> list[Path]:

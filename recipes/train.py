@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from mcja_hub import MCJAConfig, MCJAModel
 from mcja_hub.augment import AugmentConfig, TrainAugment, resize, to_rgb
 from mcja_hub.data import load_vireid
-from mcja_hub.data.builder import fingerprint
+from mcja_hub.layouts import fingerprint, synthetic_marker
 from mcja_hub.data.sampler import PKSampler
 from mcja_hub.evaluation import evaluate, format_table
 from mcja_hub.evaluation.evaluate import build_protocols
@@ -626,11 +626,12 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
         final_model = MCJAModel.from_pretrained(out / "best-model").to(accelerator.device)
         selection = f"best test-set Rank-1 over epochs (epoch {best['epoch']}; released-code behaviour)"
     report = evaluate_now(f"final evaluation, {selection}", final_model) if finished else None
+    synthetic = cfg.synthetic or synthetic_marker(cfg.data_dir) is not None  # the generator's marker decides too
     if main_proc:
         folder = out / "model"
         final_model.save_pretrained(folder)
         training = {
-            "dataset": cfg.dataset + (" (synthetic data in its layout)" if cfg.synthetic else ""),
+            "dataset": cfg.dataset + (" (synthetic data in its layout)" if synthetic else ""),
             "epochs": f"{cfg.epochs} ({global_step} steps of {cfg.p}x{cfg.k})" + ("" if finished else " - stopped early"),
             "optimizer": f"Adam, lr {cfg.lr} (x{cfg.gamma} at epochs {cfg.milestones}), weight decay {cfg.weight_decay}",
             "losses": f"ID (cross-entropy) x{cfg.id_weight} + CMR (eps {cfg.cmr_eps}) x{cfg.cmr_weight}",
@@ -646,7 +647,7 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
         if report:
             (out / "results.json").write_text(json.dumps(report, indent=2))
         write_model_card(folder, report, training,
-                         data_label=f"synthetic {cfg.dataset} layout (mcja synth)" if cfg.synthetic else None)
+                         data_label=f"synthetic {cfg.dataset} layout (mcja synth)" if synthetic else None)
         accelerator.print(f"model folder: {folder}")
     accelerator.end_training()
     return {"report": report, "global_step": global_step, "output_dir": str(out)}

@@ -70,6 +70,13 @@ def test_eval_command_writes_table_json_plot(synthetic, tmp_path, capsys):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["model"] == str(tmp_path / "m") and set(report["results"]) == {"visible->thermal", "thermal->visible"}
     assert Image.open(tmp_path / "cmc.png").size[0] > 300
+    # provenance: the generator's marker travels into the report, and a card made from it never claims RegDB
+    assert report["data"]["synthetic"]["layout"] == "regdb" and len(report["data"]["fingerprint"]) == 16
+    assert main(["card", "--model", str(tmp_path / "m"), "--results", str(tmp_path / "r.json")]) == 0
+    from huggingface_hub import ModelCard
+    card = ModelCard.load(tmp_path / "m" / "README.md")
+    assert not card.data.datasets and {r.dataset_type for r in card.data.eval_results} == {"regdb-synthetic"}
+    assert card.data.model_name.startswith("mcja-resnet18-synthetic") and "not the RegDB benchmark" in card.text
 
 
 def test_embed_and_search(synthetic, tmp_path, capsys):

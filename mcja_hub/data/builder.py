@@ -7,7 +7,6 @@ prepared dataset is self-contained (and can be ``push_to_hub``-ed as a normal Hu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections import Counter
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import datasets
 
-from ..layouts import READERS, LayoutError, Record, detect_layout, verify_images
+from ..layouts import READERS, LayoutError, Record, detect_layout, fingerprint, verify_images
 
 logger = logging.getLogger("mcja_hub.data")
 
@@ -60,17 +59,6 @@ class VIReIDBuilder(datasets.GeneratorBasedBuilder):
             data = (Path(root) / r.path).read_bytes()
             yield i, {"image": {"bytes": data, "path": r.path}, "person_id": r.person_id, "label": r.label,
                       "camera_id": r.camera_id, "modality": r.modality, "path": r.path}
-
-
-def fingerprint(root: str | os.PathLike) -> str:
-    """Cheap content fingerprint (names, sizes, mtimes): a changed folder never reuses a stale cache."""
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            st = os.stat(os.path.join(dirpath, name))
-            h.update(f"{os.path.relpath(os.path.join(dirpath, name), root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
 
 
 def builder_class(name: str) -> type[VIReIDBuilder]:

@@ -13,6 +13,7 @@ in the same names and formats as the real releases, so the real loading code run
 from __future__ import annotations
 
 import io
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from .. import __version__
+from ..layouts import SYNTHETIC_MARKER
 
 LAYOUTS = ("sysu", "regdb", "llcm")
 
@@ -357,6 +361,9 @@ def generate_synthetic(out: str | os.PathLike, layout: str = "sysu", ids: int = 
         raise FileExistsError(f"{out} exists and is not empty; choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
     workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    marker = {"generator": "mcja_hub.data.generate_synthetic", "version": __version__, "layout": layout,
+              "ids": ids, "seed": seed, "size": list(size), "images_per_camera": list(images_per_camera)}
+    (out / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")  # reports and cards read it
     if layout == "sysu":
         write_sysu(out, ids, seed, size, images_per_camera, workers)
     elif layout == "regdb":

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from ..augment import eval_transform, to_rgb
-from ..layouts import Record
+from ..layouts import Record, fingerprint, synthetic_marker
 from .metrics import DEFAULT_DEDUP, evaluate_subsets
 from .protocols import Protocol, llcm_trials, regdb_trials, sysu_settings
 from .rerank import MSER_PARAMS, k_reciprocal_rerank
@@ -128,6 +128,11 @@ def evaluate(model, dataset: str, data_dir: str | Path, *, modes=("all", "indoor
         "dataset": dataset, "rerank": rerank, "flip": flip,
         "dedup_cmc": DEFAULT_DEDUP[protocols[0].trials[0].rule] if dedup is None else dedup,
         "trial": trial if dataset == "regdb" else None,
+        # where the numbers come from: the data (synthetic or not, whatever a config says) and the protocol
+        "data": {"dir": str(Path(data_dir).resolve()), "fingerprint": fingerprint(data_dir),
+                 "synthetic": synthetic_marker(data_dir)},
+        "protocol": {"discard_rule": protocols[0].trials[0].rule,
+                     "trials": {setting: len(runs) for setting, runs in per_setting.items()}},
         "results": {setting: summarize(runs) for setting, runs in per_setting.items()},
     }
 

@@ -40,7 +40,7 @@ from mcja_hub.data.sampler import PKSampler
 from mcja_hub.evaluation import evaluate, format_table
 from mcja_hub.evaluation.evaluate import build_protocols
 from mcja_hub.hub import write_model_card
-from mcja_hub.losses import cmr_loss, id_loss
+from mcja_hub.losses import cmr_loss, cross_modal_rank1, id_loss
 
 
 @dataclass
@@ -524,9 +524,9 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
     # The step never waits for the device: the loss terms and a non-finite flag accumulate on it, and
     # are read (check_and_log) every log_every steps, before every checkpoint and at the end. A
     # non-finite loss therefore stops the run before anything after it is saved.
-    sums = torch.zeros(3, device=accelerator.device)  # loss, id, cmr since the last read
+    sums = torch.zeros(4, device=accelerator.device)  # loss, id, cmr, batch cross-modal R1 since the last read
     first_bad = torch.full((), -1, dtype=torch.long, device=accelerator.device)  # global step of the first NaN
-    bad_terms = torch.zeros(3, device=accelerator.device)
+    bad_terms = torch.zeros(4, device=accelerator.device)
     window = {"steps": 0, "images": 0, "t0": time.time(), "where": {}}  # "where": global step -> (epoch, step)
 
     def check_and_log(bar=None) -> None:
@@ -543,14 +543,15 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
                 f"stopped without saving. Last good checkpoint: {ckpt_root / last if last else 'none'}. "
                 "Try a lower lr or fp32.")
         if window["steps"]:
-            loss, loss_id, loss_cmr = (sums / window["steps"]).tolist()
+            loss, loss_id, loss_cmr, xm_r1 = (sums / window["steps"]).tolist()
             rate = window["images"] / max(time.time() - window["t0"], 1e-9)
             lr = optimizer.param_groups[0]["lr"]
             if bar is not None:
-                bar.set_postfix(loss=f"{loss:.3f}", id=f"{loss_id:.3f}", cmr=f"{loss_cmr:.3f}", lr=f"{lr:.2e}",
-                                img_s=f"{rate:.0f}")
+                bar.set_postfix(loss=f"{loss:.3f}", id=f"{loss_id:.3f}", cmr=f"{loss_cmr:.3f}", xm_r1=f"{xm_r1:.2f}",
+                                lr=f"{lr:.2e}", img_s=f"{rate:.0f}")
             if trackers:
-                accelerator.log({"loss": loss, "loss_id": loss_id, "loss_cmr": loss_cmr, "lr": lr,
+                accelerator.log({"loss": loss, "loss_id": loss_id, "loss_cmr": loss_cmr, "batch_cross_modal_r1": xm_r1,
+                                 "lr": lr,
                                  "epoch": epoch + 1, "images_per_s": rate}, step=global_step)
         sums = torch.zeros_like(sums)
         window.update(steps=0, images=0, t0=time.time(), where={})
@@ -585,8 +586,9 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
             optimizer.zero_grad(set_to_none=True)
             global_step += 1
             step_in_epoch += 1
-            terms = torch.stack([loss, loss_id, loss_cmr]).detach()
+            terms = torch.stack([loss, loss_id, loss_cmr]).detach()  # (+ how well the batch retrieves across modalities)
             new_bad = (first_bad < 0) & ~torch.isfinite(terms).all()
+            terms = torch.cat([terms, cross_modal_rank1(output.embeddings, y, m)[None]])
             first_bad = torch.where(new_bad, global_step, first_bad)
             bad_terms = torch.where(new_bad, terms, bad_terms)
             sums += terms

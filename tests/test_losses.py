@@ -214,3 +214,21 @@ def test_eps_must_be_positive():
     for eps in (0.0, -0.5, float("nan")):
         with pytest.raises(ValueError, match="eps must be > 0"):
             cmr_loss(emb, pids, mods, eps=eps)
+
+
+def test_cross_modal_rank1_against_a_loop():
+    from mcja_hub.losses import cross_modal_rank1
+    for seed in range(5):
+        emb, pids, mods = random_batch(24, 4, seed)
+        e = F.normalize(emb, dim=1)
+        hits = queries = 0
+        for i in range(24):
+            others = [j for j in range(24) if mods[j] != mods[i]]
+            if not any(pids[j] == pids[i] for j in others):
+                continue
+            queries += 1
+            nearest = max(others, key=lambda j: float(e[i] @ e[j]))
+            hits += int(pids[nearest] == pids[i])
+        assert abs(cross_modal_rank1(emb, pids, mods).item() - hits / max(queries, 1)) < 1e-6
+    emb, pids, mods = random_batch(8, 2, 0)
+    assert cross_modal_rank1(emb, pids, torch.zeros(8, dtype=torch.long)).item() == 0.0  # one modality: no query

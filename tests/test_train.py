@@ -68,7 +68,9 @@ def test_straight_run_outputs(straight, tiny_data):
     card = (straight / "model" / "README.md").read_text()
     assert "model-index" in card and "synthetic sysu_mm01 layout" in card
     rows = (straight / "logs" / "train.csv").read_text().splitlines()
-    assert rows[0].startswith("step,loss,loss_id,loss_cmr,lr,epoch") and len(rows) >= 2
+    assert rows[0].startswith("step,loss,loss_id,loss_cmr,batch_cross_modal_r1,lr,epoch") and len(rows) >= 2
+    r1 = [float(r.split(",")[4]) for r in rows[1:]]
+    assert all(0 <= v <= 1 for v in r1) and len(set(r1)) > 1  # a share of the batch's queries, per window
 
 
 def test_exact_resume_at_epoch_boundary(straight, tiny_data, tmp_path):

@@ -35,6 +35,11 @@ def test_folder_contents_and_card(saved):
     assert {"person-reid", "visible-infrared"} <= set(card.data.tags)
 
 
+def test_model_files_are_readable_like_the_others(saved):
+    modes = {p.name: p.stat().st_mode & 0o777 for p in saved[1].iterdir()}
+    assert modes["model.safetensors"] == modes["config.json"] and modes["model.safetensors"] & 0o044 == 0o044
+
+
 def test_round_trip_identical_embeddings(saved):
     model, folder = saved
     loaded = MCJAModel.from_pretrained(folder)

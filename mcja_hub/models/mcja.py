@@ -422,7 +422,12 @@ class MCJAModel(
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_model
 
-        save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
+        weights = Path(save_directory) / WEIGHTS_NAME
+        save_model(self, str(weights))
+        # safetensors writes 0600 whatever the umask; a published model folder is readable like its other files
+        umask = os.umask(0)
+        os.umask(umask)
+        weights.chmod(0o666 & ~umask)
         # config.json is written here (not by the mixin) so it always reflects reset_classifier() etc.
         (Path(save_directory) / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2, sort_keys=True))
 

@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", nargs="+", default=["all", "indoor"], choices=["all", "indoor"], help="SYSU-MM01 search mode(s)")
     p.add_argument("--shots", nargs="+", type=int, default=[1, 10], choices=[1, 10], help="SYSU-MM01 gallery shots")
     p.add_argument("--trials", type=_count(1), default=10, help="SYSU-MM01 / LLCM trials (default 10)")
-    p.add_argument("--trial", type=_count(1), default=1, help="RegDB split the model was trained on (1..10)")
+    p.add_argument("--split", "--trial", dest="trial", type=_count(1), default=None,
+                   help="RegDB: the split the model was trained on (1..10); required for RegDB")
     p.add_argument("--rerank", default="none", choices=["none", "kreciprocal", "mser"])
     p.add_argument("--flip", action="store_true", help="average with mirrored images (not in the paper)")
     p.add_argument("--batch-size", type=_count(1), default=128)

@@ -135,6 +135,8 @@ def test_every_subcommand_names_a_missing_path_in_one_line(synthetic, tmp_path, 
         "synth": (["synth", "--out", str(tmp_path / "m"), "--ids", "5"], "exists and is not empty"),
         "eval value": (["eval", "--model", model, "--dataset", "sysu_mm01", "--data-dir", data, "--trials", "11",
                         "--workers", "0"], "ValueError: SYSU-MM01 has 10 official trials, asked for 11"),
+        "eval split": (["eval", "--model", model, "--dataset", "regdb", "--data-dir", str(synthetic["regdb"]),
+                        "--workers", "0"], "RegDB evaluation needs the split the model was trained on"),
     }
     for name, (argv, message) in cases.items():
         assert main(argv) == 2, name

@@ -66,10 +66,12 @@ def embed_records(model, root: str | Path, records: list[Record], channel: int |
 
 
 def build_protocols(dataset: str, data_dir: str | Path, modes=("all", "indoor"), shots=(1, 10), trials: int = 10,
-                    trial: int = 1) -> list[Protocol]:
+                    trial: int | None = None) -> list[Protocol]:
     if dataset == "sysu_mm01":
         return sysu_settings(data_dir, [(m, s) for m in modes for s in shots], trials)
     if dataset == "regdb":
+        if trial is None:  # no default: a model evaluated on another split's test ids has seen them in training
+            raise ValueError("RegDB evaluation needs the split the model was trained on (trial / --split 1..10)")
         return [regdb_trials(data_dir, trial)]
     if dataset == "llcm":
         return [llcm_trials(data_dir, trials)]
@@ -77,13 +79,13 @@ def build_protocols(dataset: str, data_dir: str | Path, modes=("all", "indoor"),
 
 
 def evaluate(model, dataset: str, data_dir: str | Path, *, modes=("all", "indoor"), shots=(1, 10), trials: int = 10,
-             trial: int = 1, rerank: str = "none", flip: bool = False, dedup: bool | None = None,
+             trial: int | None = None, rerank: str = "none", flip: bool = False, dedup: bool | None = None,
              batch_size: int = 128, num_workers: int = 2, max_rank: int = 20, progress: bool = True,
              protocols: list[Protocol] | None = None) -> dict:
     """Evaluate ``model`` (anything with ``embed`` and ``config``, e.g. MCJAModel) on a benchmark.
 
     SYSU-MM01: every (mode, shots) setting over ``trials`` official trials. RegDB: split ``trial``
-    (train the model on that split), both directions. LLCM: ``trials`` seeded galleries, both
+    (required: the split the model was trained on), both directions. LLCM: ``trials`` seeded galleries, both
     directions. ``rerank``: "none", "kreciprocal" or "mser" (the released per-dataset constants).
     ``protocols``: the ``build_protocols`` of these settings, when already built (a training run checks
     them before its first step).

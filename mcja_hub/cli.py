@@ -120,6 +120,17 @@ def _image_files(folder: str) -> list:
         raise UsageError(str(e)) from None
 
 
+def _weights_id(model) -> str:
+    """A short content hash of the model's tensors: galleries embedded by one model are refused by another."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def _cmd_embed(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -133,7 +144,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     rel = [str(p.relative_to(args.images)) for p in files]
     save_file({"embeddings": emb.contiguous()}, args.out,
-              metadata={"paths": json.dumps(rel), "root": str(Path(args.images).resolve()), "model": str(args.model)})
+              metadata={"paths": json.dumps(rel), "root": str(Path(args.images).resolve()), "model": str(args.model),
+                        "weights": _weights_id(model)})
     print(f"wrote {args.out}: {tuple(emb.shape)} L2-normalised embeddings of {len(files)} images")
     return 0
 
@@ -164,6 +176,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         with safe_open(args.gallery, "pt") as f:
             gallery_emb, meta = f.get_tensor("embeddings"), f.metadata()
         gallery = [Path(meta["root"]) / p for p in json.loads(meta["paths"])]
+        if meta.get("weights") not in (None, _weights_id(model)):  # embeddings of another model do not compare
+            raise UsageError(f"--gallery {args.gallery} was embedded by another model ({meta.get('model')}, weights "
+                             f"{meta['weights']}) than --model {args.model} (weights {_weights_id(model)}); "
+                             "embed the gallery again with this model")
     else:
         gallery = _image_files(args.gallery)
         gallery_emb = embed_images(model, gallery, num_workers=args.workers)
@@ -176,6 +192,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     top = torch.topk(dist, k, dim=1, largest=False)
     known = all(_person_id(p) is not None for p in [*queries, *gallery])
     correct = [[_person_id(gallery[j]) == _person_id(q) for j in row] for q, row in zip(queries, top.indices.tolist())]
+    print("rank  cosine distance (lower is closer)  gallery image")
     for q, row, d in zip(queries, top.indices.tolist(), top.values.tolist()):
         print(f"{q}:")
         for rank, (j, dj) in enumerate(zip(row, d), 1):
@@ -183,9 +200,19 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.out:
         ranked_grid(queries, [[gallery[j] for j in row] for row in top.indices.tolist()], args.out,
                     distances=top.values.tolist(), correct=correct if known else None,
-                    query_labels=[q.name for q in queries])
+                    query_labels=_distinct_names(queries))
         print(f"wrote {args.out}")
     return 0
+
+
+def _distinct_names(paths: list) -> list[str]:
+    """The shortest path tails that tell the images apart (cam3/0001/0001.jpg vs cam6/0001/0001.jpg)."""
+    parts = [p.parts for p in paths]
+    for k in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-k:]) for p in parts]
+        if len(set(names)) == len(set(map(str, paths))):
+            return names
+    return [str(p) for p in paths]
 
 
 def _cmd_push(args: argparse.Namespace) -> int:

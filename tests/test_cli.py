@@ -97,13 +97,28 @@ def test_embed_and_search(synthetic, tmp_path, capsys):
         assert main(["search", "--model", str(tmp_path / "m"), "--query", str(query), "--gallery", source,
                      "--topk", "5", "--out", str(tmp_path / "r.png"), "--workers", "0"]) == 0
         lines = capsys.readouterr().out.splitlines()
-        assert lines[0] == f"{query}:" and len([l for l in lines if l.startswith("    ")]) == 5
+        assert "cosine distance (lower is closer)" in lines[0]
+        assert lines[1] == f"{query}:" and len([l for l in lines if l.startswith("    ")]) == 5
     grid = Image.open(tmp_path / "r.png")
     # 1 query row x (query + top 5) columns at the figure's 0.95 x 1.9 inches a cell (+0.4 margin), 110 dpi
     assert grid.size == (round((6 * 0.95 + 0.4) * 110), round(1 * 1.9 * 110))
     assert main(["search", "--model", str(tmp_path / "m"), "--query", str(query), str(query), "--gallery",
                  str(tmp_path / "g.safetensors"), "--topk", "3", "--out", str(tmp_path / "r2.png")]) == 0
     assert Image.open(tmp_path / "r2.png").size == (round((4 * 0.95 + 0.4) * 110), round(2 * 1.9 * 110))
+    # a gallery embedded by another model is refused, naming both
+    MCJAModel(MCJAConfig(backbone="resnet18", input_size=(64, 32))).save_pretrained(tmp_path / "other")
+    assert main(["search", "--model", str(tmp_path / "other"), "--query", str(query), "--gallery",
+                 str(tmp_path / "g.safetensors")]) == 2
+    assert f"was embedded by another model ({tmp_path / 'm'}" in capsys.readouterr().err
+
+
+def test_query_captions_tell_images_apart():
+    from pathlib import Path
+
+    from mcja_hub.cli import _distinct_names
+    assert _distinct_names([Path("/d/cam3/0001/0001.jpg"), Path("/d/cam6/0001/0001.jpg")]) == ["cam3/0001/0001.jpg",
+                                                                                             "cam6/0001/0001.jpg"]
+    assert _distinct_names([Path("/d/a.jpg"), Path("/d/b.jpg")]) == ["a.jpg", "b.jpg"]
 
 
 def test_embed_errors_name_the_folder(tmp_path, capsys):

@@ -49,14 +49,21 @@ def test_round_trip_identical_embeddings(saved):
         assert torch.equal(loaded.state_dict()[k], v), k
 
 
-def test_never_loads_pickle(saved, monkeypatch):
-    _, folder = saved
+def test_never_loads_pickle(saved, tmp_path, monkeypatch):
+    # a folder whose only weights are a real pickled state dict: a clear error, and the pickle is never opened
+    model, folder = saved
+    copy = tmp_path / "pickled"
+    copy.mkdir()
+    shutil.copy(folder / "config.json", copy / "config.json")
+    torch.save(model.state_dict(), copy / "pytorch_model.bin")
 
     def boom(*a, **k):
         raise AssertionError("torch.load called")
 
     monkeypatch.setattr(torch, "load", boom)
-    MCJAModel.from_pretrained(folder)
+    with pytest.raises(FileNotFoundError, match=r"model.safetensors not found.*mcja convert"):
+        MCJAModel.from_pretrained(copy)
+    MCJAModel.from_pretrained(folder)  # the safetensors folder loads without it
 
 
 def test_hub_id_from_offline_cache(saved, tmp_path, monkeypatch):

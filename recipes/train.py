@@ -551,8 +551,7 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
                                 lr=f"{lr:.2e}", img_s=f"{rate:.0f}")
             if trackers:
                 accelerator.log({"loss": loss, "loss_id": loss_id, "loss_cmr": loss_cmr, "batch_cross_modal_r1": xm_r1,
-                                 "lr": lr,
-                                 "epoch": epoch + 1, "images_per_s": rate}, step=global_step)
+                                 "lr": lr, "epoch": epoch + 1, "images_per_s": rate}, step=global_step)
         sums = torch.zeros_like(sums)
         window.update(steps=0, images=0, t0=time.time(), where={})
 

@@ -230,6 +230,7 @@ def export_onnx(model, out: str | os.PathLike, batch_size: int = 1, opset: int |
     """Export the embedding path (image -> L2-normalised post-BNNeck embedding, eval mode) to ONNX with a
     dynamic batch axis. Uses torch's dynamo exporter: the legacy TorchScript exporter was measured to
     disagree with PyTorch by ~0.2 on these models. Needs the `[onnx]` extra (onnx, onnxscript)."""
+    import inspect
     import warnings
 
     import torch
@@ -251,9 +252,11 @@ def export_onnx(model, out: str | os.PathLike, batch_size: int = 1, opset: int |
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # one self-contained file (the weights inside, < 2 GB): a side .data file gets lost when copied alone
+            single_file = {"external_data": False} if "external_data" in inspect.signature(torch.onnx.export).parameters else {}
             torch.onnx.export(Embedder(model), (example,), str(out), input_names=["images"], output_names=["embeddings"],
                               dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}}, opset_version=opset,
-                              dynamo=True)
+                              dynamo=True, **single_file)
     except ImportError as e:
         raise ImportError(f"ONNX export needs the onnx extra: pip install 'mcja-hub[onnx]' ({e})") from e
     finally:

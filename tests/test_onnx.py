@@ -15,7 +15,10 @@ def test_onnx_parity_with_dynamic_batch(tmp_path, capsys):
                                             input_size=(64, 32))))
     model.save_pretrained(tmp_path / "m")
     assert main(["export-onnx", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "m.onnx")]) == 0
-    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("m.onnx")] == ["m.onnx"]  # no side file
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "m.onnx").write_bytes((tmp_path / "m.onnx").read_bytes())  # the file alone works
+    session = ort.InferenceSession(str(tmp_path / "copy" / "m.onnx"))
     loaded = MCJAModel.from_pretrained(tmp_path / "m")
     for batch in (1, 7):  # exported with batch 1; the batch axis is dynamic
         x = torch.randn(batch, 3, 64, 32)

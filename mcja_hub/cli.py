@@ -176,9 +176,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         with safe_open(args.gallery, "pt") as f:
             gallery_emb, meta = f.get_tensor("embeddings"), f.metadata()
         gallery = [Path(meta["root"]) / p for p in json.loads(meta["paths"])]
-        if meta.get("weights") not in (None, _weights_id(model)):  # embeddings of another model do not compare
+        weights = _weights_id(model)
+        if meta.get("weights") not in (None, weights):  # embeddings of another model do not compare
             raise UsageError(f"--gallery {args.gallery} was embedded by another model ({meta.get('model')}, weights "
-                             f"{meta['weights']}) than --model {args.model} (weights {_weights_id(model)}); "
+                             f"{meta['weights']}) than --model {args.model} (weights {weights}); "
                              "embed the gallery again with this model")
     else:
         gallery = _image_files(args.gallery)

@@ -33,7 +33,7 @@ def main():
                 cmd = [sys.executable, str(ROOT / "recipes" / "train.py"), "--config",
                        str(ROOT / "recipes" / "configs" / "synthetic.yaml"), "--config",
                        str(ROOT / "recipes" / "configs" / "ablation" / f"{variant}.yaml"), "--data-dir", str(data),
-                       f"output_dir={out}", f"seed={seed}", "eval_modes=[all]", "report_to=none", *extra]
+                       f"output_dir={out}", f"seed={seed}", "eval.modes=[all]", "report_to=none", *extra]
                 subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
                 report = json.loads((out / "results.json").read_text())["results"]
                 runs.append({s: (r["R1"], r["mAP"]) for s, r in report.items()})

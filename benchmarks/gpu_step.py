@@ -56,7 +56,7 @@ def recipe_throughput(device, size, batch, steps: int) -> dict:
                                   images_per_camera=(8, 16) if batch >= 128 else (3, 5))
         p, k = (8, 16) if batch >= 128 else (2, 4)
         args = ["--config", str(ROOT / "recipes/configs/sysu.yaml"), "--data-dir", str(data),
-                f"output_dir={tmp}/run", "pretrained=false", f"input_size=[{size[0]},{size[1]}]", f"p={p}", f"k={k}",
+                f"output_dir={tmp}/run", "pretrained_backbone=false", f"input_size=[{size[0]},{size[1]}]", f"p={p}", f"k={k}",
                 f"max_steps={steps}", "log_every=10", "report_to=csv", "num_workers=8", "synthetic=true"]
         if device.type != "cuda":
             args += ["backbone=resnet18", "mda_layers=[0,1,1,0]", "num_workers=0", "pad=2"]

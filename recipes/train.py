@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,116 +45,202 @@ from mcja_hub.losses import cmr_loss, cross_modal_rank1, id_loss
 
 
 @dataclass
-class TrainConfig:
-    # data
+class DataConfig:
     dataset: str = "sysu_mm01"  # sysu_mm01 | regdb | llcm
     data_dir: str = ""
-    trial: int = 1  # RegDB split (train and test on the same one)
-    synthetic: bool = False  # the data is the synthetic generator's: said so in the card, never passed off as the benchmark
-    output_dir: str = "outputs/mcja"
+    split: int = 1  # RegDB's split 1..10: one model per split, trained and tested on it (other datasets: unused)
+    synthetic: bool = False  # the generator's data: said so in the card, never passed off as the benchmark
     p: int = 8  # identities per batch
     k: int = 16  # images per identity
     balance_modalities: bool = False  # K/2 visible + K/2 infrared per identity (not in the released recipe)
     num_workers: int = 4
     cache_decoded: bool = True  # decode + resize each image once, into a file beside the Arrow data
-    compile_augment: bool = False  # torch.compile the batched augmentation (for GPUs; ~1 min at start)
-    # model (MCJAConfig)
-    backbone: str = "resnet50.tv_in1k"  # torchvision's ImageNet weights, as the released code
-    pretrained: bool = True
-    last_stride: int = 2
-    mda_layers: list = field(default_factory=lambda: [0, 2, 3, 0])
-    mda_m: int = 2
-    input_size: list = field(default_factory=lambda: [384, 192])
-    # method
-    maa: bool = True  # modality alignment augmentation (the one-of hue / WG / CC / SJ)
-    cutmix_faithful: bool = False  # reproduce the released code's swapped cutmix box
-    pad: int = 10  # RandomCrop padding in pixels: 10 is for 384x192 inputs, scale it with input_size
+
+
+@dataclass
+class LossConfig:
     id_weight: float = 1.0
     cmr_weight: float = 1.0  # 0 = no CMR loss
     cmr_eps: float = 0.5
     label_smoothing: float = 0.0
-    # optimisation: Adam, L2 weight decay on all trained parameters, step decay per epoch
+
+
+@dataclass
+class OptimConfig:
+    """Adam, L2 weight decay on all trained parameters, lr decayed by ``gamma`` at each milestone epoch."""
+
     lr: float = 3.5e-4
     weight_decay: float = 5e-4
     epochs: int = 140
     milestones: list = field(default_factory=lambda: [80, 120])
     gamma: float = 0.1
+
+
+@dataclass
+class EvalConfig:
+    """The test-protocol evaluation that goes into the card (and, with ``select_best``, every epoch)."""
+
+    modes: list = field(default_factory=lambda: ["all", "indoor"])
+    shots: list = field(default_factory=lambda: [1, 10])
+    trials: int = 10
+    select_best: bool = False  # released-code behaviour: evaluate on the TEST set every epoch, keep the best R1
+
+
+@dataclass
+class RunConfig:
+    """How the run is driven: may change freely on resume."""
+
+    output_dir: str = "outputs/mcja"
     max_steps: int = 0  # stop after this many optimizer steps in total (0 = run all epochs)
-    seed: int = 8
-    # checkpoints, evaluation, logging
     save_every_steps: int = 0  # extra mid-epoch checkpoints (0 = only at epoch ends)
     keep_checkpoints: int = 3
-    select_best: bool = False  # released-code behaviour: evaluate on the TEST set every epoch, keep the best R1
-    eval_modes: list = field(default_factory=lambda: ["all", "indoor"])
-    eval_shots: list = field(default_factory=lambda: [1, 10])
-    eval_trials: int = 10
+    compile_augment: bool = False  # torch.compile the batched augmentation (for GPUs; ~1 min at start)
     report_to: str = "none"  # none | csv | tensorboard | wandb | all (accelerate trackers)
     log_every: int = 10
 
+
+def _release_model() -> MCJAConfig:
+    # torchvision's ImageNet trunk as the released code, MDA modules of the TCSVT version
+    return MCJAConfig(backbone="resnet50.tv_in1k", pretrained_backbone=True, mda_layers=(0, 2, 3, 0))
+
+
+@dataclass
+class TrainConfig:
+    """One training run; the YAML files mirror it (``model: {mda_m: 2}``), and ``section.key=value`` (or
+    just ``key=value`` when the key names one field) overrides it on the command line."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: MCJAConfig = field(default_factory=_release_model)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    seed: int = 8
+
+    def __post_init__(self) -> None:
+        # The augmentation feeds the model: its size and normalisation are the model's, not settings of their own.
+        self.augment = dataclasses.replace(self.augment, size=self.model.input_size, mean=self.model.mean,
+                                           std=self.model.std)
+
     def problem(self) -> str | None:
         """The first value out of range, as a message (None when all are fine)."""
-        at_least = {"epochs": 1, "p": 1, "k": 1, "keep_checkpoints": 1, "log_every": 1, "eval_trials": 1,
-                    "max_steps": 0, "save_every_steps": 0, "num_workers": 0, "weight_decay": 0.0}
+        values = flatten(self)
+        at_least = {"optim.epochs": 1, "data.p": 1, "data.k": 1, "run.keep_checkpoints": 1, "run.log_every": 1,
+                    "eval.trials": 1, "run.max_steps": 0, "run.save_every_steps": 0, "data.num_workers": 0,
+                    "optim.weight_decay": 0.0}
         for key, low in at_least.items():
-            if not getattr(self, key) >= low:
-                return f"config key {key!r}: expected >= {low}, got {getattr(self, key)!r}"
-        for key in ("lr", "cmr_eps", "gamma"):
-            if not getattr(self, key) > 0:
-                return f"config key {key!r}: expected > 0, got {getattr(self, key)!r}"
+            if not values[key] >= low:
+                return f"config key {key!r}: expected >= {low}, got {values[key]!r}"
+        for key in ("optim.lr", "loss.cmr_eps", "optim.gamma"):
+            if not values[key] > 0:
+                return f"config key {key!r}: expected > 0, got {values[key]!r}"
         return None
 
-    def model_config(self, num_classes: int) -> MCJAConfig:
-        return MCJAConfig(backbone=self.backbone, pretrained_backbone=self.pretrained, num_classes=num_classes,
-                          last_stride=self.last_stride, mda_layers=tuple(self.mda_layers), mda_m=self.mda_m,
-                          input_size=tuple(self.input_size))
+
+SECTIONS = ("data", "model", "augment", "loss", "optim", "eval", "run")
+# Set from elsewhere, never from a config file.
+DERIVED = {"model.num_classes": "the number of training identities in the data",
+           "augment.size": "it follows model.input_size", "augment.mean": "it follows model.mean",
+           "augment.std": "it follows model.std"}
 
 
-# Fields that must match when resuming (the rest, e.g. epochs or logging, may change).
+def flatten(config, prefix: str = "") -> dict:
+    """``{"section.key": value}`` of a TrainConfig or of its nested dict (a YAML file, trainer_state.json)."""
+    items = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+    flat = {}
+    for key, value in items.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+DEFAULTS = {k: v for k, v in flatten(TrainConfig()).items() if k not in DERIVED}
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    """The nested plain dict a YAML config holds (derived keys left out): train_config.yaml, trainer_state.json."""
+    nested = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    for key in DERIVED:
+        section, name = key.split(".")
+        del nested[section][name]
+    return nested
+
 # What a resumed run cannot change: the model, the augmentation, the data and its sampling, the seed (the
 # data folder's content is compared too, by fingerprint). How a run is driven (RUN_CONTROL) may change
-# freely. Any other field (optimisation, losses, evaluation) may change on resume only when named on the
+# freely. Any other key (optimisation, losses, evaluation) may change on resume only when named on the
 # command line; the change is recorded in trainer_state.json and the card.
-RESUME_MUST_MATCH = ("dataset", "trial", "synthetic", "p", "k", "balance_modalities", "backbone", "pretrained",
-                     "last_stride", "mda_layers", "mda_m", "input_size", "maa", "cutmix_faithful", "pad", "seed")
-RUN_CONTROL = ("data_dir", "output_dir", "num_workers", "cache_decoded", "compile_augment", "max_steps",
-               "save_every_steps", "keep_checkpoints", "report_to", "log_every")
+RUN_CONTROL = ("data.data_dir", "data.num_workers", "data.cache_decoded",
+               *(k for k in DEFAULTS if k.startswith("run.")))
+RESUME_MUST_MATCH = tuple(k for k in DEFAULTS if k.split(".")[0] in ("model", "augment", "data", "seed")
+                          and k not in RUN_CONTROL)
+
+# Keys of the flat config of earlier versions that are not a field's bare name any more.
+RENAMED = {"trial": "data.split", "pretrained": "model.pretrained_backbone", "eval_modes": "eval.modes",
+           "eval_shots": "eval.shots", "eval_trials": "eval.trials"}
+
+
+def resolve_key(key: str) -> str:
+    """``section.key`` as given, or the one field a bare ``key`` names (``lr`` -> ``optim.lr``)."""
+    if key in DEFAULTS:
+        return key
+    if key in RENAMED:
+        print(f"config key {key!r} is now {RENAMED[key]!r}; the old name works until the next release", file=sys.stderr)
+        return RENAMED[key]
+    if key == "maa":
+        raise ValueError("config key 'maa' is now 'augment.maa_p' (0.5 as released, 0 = no MAA)")
+    named = [k for k in DEFAULTS if k.rsplit(".", 1)[-1] == key]
+    if len(named) == 1:
+        return named[0]
+    for derived, source in DERIVED.items():
+        if key in (derived, derived.rsplit(".", 1)[-1]):
+            raise ValueError(f"config key {derived!r} is not set by hand: {source}")
+    raise ValueError(f"unknown config key {key!r}; known: {', '.join(DEFAULTS)}")
 
 
 def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", action="append", default=[],
-                        help="YAML file of TrainConfig fields; may repeat, later files override earlier ones")
+                        help="YAML file mirroring TrainConfig; may repeat, later files override earlier ones")
     parser.add_argument("--data-dir", "--data_dir", dest="data_dir")
     parser.add_argument("--output-dir", "--output_dir", dest="output_dir")
-    parser.add_argument("--trial", type=int)
+    parser.add_argument("--split", "--trial", dest="split", type=int, help="RegDB split 1..10 (--trial: old name)")
     parser.add_argument("--resume", default=None, help="'latest' or a checkpoint folder")
     parser.add_argument("--report_to", "--report-to", dest="report_to")
-    parser.add_argument("overrides", nargs="*", help="key=value, e.g. epochs=10 lr=1e-3")
+    parser.add_argument("overrides", nargs="*", help="section.key=value or key=value, e.g. optim.epochs=10 lr=1e-3")
     args = parser.parse_intermixed_args(argv)  # key=value may also follow --resume latest
-    values = {}
-    for path in args.config:
-        if not Path(path).is_file():
-            parser.error(f"--config {path}: no such file")
-        values.update(yaml.safe_load(Path(path).read_text()) or {})
-    for item in args.overrides:
-        if "=" not in item:
-            parser.error(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        values[key] = yaml.safe_load(value)
-    args.named = {item.split("=", 1)[0] for item in args.overrides}  # given on the command line
-    for key in ("data_dir", "output_dir", "trial", "report_to"):
-        if getattr(args, key) is not None:
-            values[key] = getattr(args, key)
-            args.named.add(key)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        parser.error(f"unknown config key(s) {unknown}; known: {sorted(known)}")
-    defaults = TrainConfig()
-    for key, value in values.items():
-        values[key] = _coerce(key, value, getattr(defaults, key), parser)
-    cfg = TrainConfig(**values)
-    if not cfg.data_dir:
+    values: dict = {}
+    try:
+        for path in args.config:
+            if not Path(path).is_file():
+                raise ValueError(f"--config {path}: no such file")
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"--config {path}: expected a mapping of config sections, got {type(loaded).__name__}")
+            values.update({resolve_key(k): v for k, v in flatten(loaded).items()})
+        command_line = {}
+        for item in args.overrides:
+            if "=" not in item:
+                raise ValueError(f"override {item!r} is not key=value")
+            key, value = item.split("=", 1)
+            command_line[resolve_key(key)] = yaml.safe_load(value)
+        for key in ("data_dir", "output_dir", "split", "report_to"):
+            if getattr(args, key) is not None:
+                command_line[resolve_key(key)] = getattr(args, key)
+        values.update(command_line)
+        args.named = set(command_line)  # what a resumed run may change
+        sections: dict = {}
+        for key, value in values.items():
+            section, _, name = key.rpartition(".")
+            sections.setdefault(section, {})[name] = _coerce(key, value, DEFAULTS[key])
+        base = TrainConfig()
+        cfg = TrainConfig(**{s: dataclasses.replace(getattr(base, s), **sections.get(s, {})) for s in SECTIONS},
+                          **sections.get("", {}))
+    except ValueError as e:
+        parser.error(str(e))
+    if not cfg.data.data_dir:
         parser.error("--data-dir is required (the dataset's root folder)")
     problem = cfg.problem()
     if problem:
@@ -161,7 +248,7 @@ def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Na
     return cfg, args
 
 
-def _coerce(key: str, value, default, parser):
+def _coerce(key: str, value, default):
     """Give ``value`` the type of the field's default (YAML 1.1 reads 1e-3 as a string, for one)."""
     try:
         if isinstance(default, bool):
@@ -177,24 +264,31 @@ def _coerce(key: str, value, default, parser):
                     raise ValueError
                 return int(number)
             return number
+        if isinstance(default, tuple):  # fixed length: (height, width), a range, ...
+            if not isinstance(value, (list, tuple)) or len(value) != len(default):
+                raise ValueError
+            return tuple(_coerce(key, v, default[0]) for v in value)
         if isinstance(default, list):
             if not isinstance(value, list):
                 raise ValueError
             return value
         if isinstance(default, str):
+            if isinstance(value, (dict, list)):
+                raise ValueError
             return str(value)
     except (TypeError, ValueError):
         pass
     else:
         return value
-    kind = {"int": "an integer", "float": "a number", "bool": "true or false", "list": "a list"}.get(
+    kind = f"a list of {len(default)}" if isinstance(default, tuple) else {
+        "int": "an integer", "float": "a number", "bool": "true or false", "list": "a list"}.get(
         type(default).__name__, f"a {type(default).__name__}")
-    parser.error(f"config key {key!r}: expected {kind} like {default!r}, got {value!r}")
+    raise ValueError(f"config key {key!r}: expected {kind} like {default!r}, got {value!r}")
 
 
-def lr_at(cfg: TrainConfig, epoch: int) -> float:
+def lr_at(optim: OptimConfig, epoch: int) -> float:
     """Step decay: lr * gamma^(number of milestones passed). A constant lr when there are none."""
-    return cfg.lr * cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    return optim.lr * optim.gamma ** sum(epoch >= m for m in optim.milestones)
 
 
 class CSVTracker(GeneralTracker):
@@ -396,73 +490,72 @@ def _pid_alive(pid: int) -> bool:
 
 def main(argv: list[str] | None = None) -> dict:
     cfg, args = load_config(argv)
-    with output_lock(Path(cfg.output_dir), holder=int(os.environ.get("RANK", "0")) == 0):
+    with output_lock(Path(cfg.run.output_dir), holder=int(os.environ.get("RANK", "0")) == 0):
         return train(cfg, args)
 
 
 def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
-    out = Path(cfg.output_dir)
+    out = Path(cfg.run.output_dir)
     ckpt_root = out / "checkpoints"
     resume_path = resolve_resume(out, args.resume) if args.resume else None
     state = json.loads((resume_path / "trainer_state.json").read_text()) if resume_path else None
 
     # -- accelerator, trackers, seed -----------------------------------------------------------------
     trackers = []
-    if cfg.report_to in ("csv", "all"):
+    if cfg.run.report_to in ("csv", "all"):
         trackers.append(CSVTracker(out / "logs" / "train.csv", keep_until=state["global_step"] if state else 0))
-    if cfg.report_to not in ("none", "csv"):
-        trackers.append(cfg.report_to)
+    if cfg.run.report_to not in ("none", "csv"):
+        trackers.append(cfg.run.report_to)
     # Several processes on a machine without GPUs (`accelerate launch --multi_gpu --num_processes N`
     # there): one CPU process per rank over gloo. (`accelerate launch --cpu` always starts one process.)
     multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
     accelerator = Accelerator(log_with=trackers or None, project_dir=str(out), cpu=multi_cpu)
     if trackers:
-        accelerator.init_trackers("mcja", config={k: str(v) for k, v in dataclasses.asdict(cfg).items()})
+        accelerator.init_trackers("mcja", config={k: str(v) for k, v in flatten(to_dict(cfg)).items()})
     set_seed(cfg.seed)
     main_proc = accelerator.is_main_process
 
     # -- data: the prepared Arrow split, PK batches split across processes ----------------------------
     with accelerator.main_process_first():  # the first process prepares the caches, the others reuse them
-        extra = {"trial": cfg.trial} if cfg.dataset == "regdb" else {}
-        train = load_vireid(cfg.dataset, cfg.data_dir, **extra)["train"]
-        cache = decoded_cache_path(train, cfg.input_size, main_proc) if cfg.cache_decoded else None
-        images = TrainImages(train, cfg.input_size, cache)
-    data_fingerprint = fingerprint(cfg.data_dir)  # a resumed run must train on the same files
+        extra = {"trial": cfg.data.split} if cfg.data.dataset == "regdb" else {}
+        train = load_vireid(cfg.data.dataset, cfg.data.data_dir, **extra)["train"]
+        cache = decoded_cache_path(train, cfg.model.input_size, main_proc) if cfg.data.cache_decoded else None
+        images = TrainImages(train, cfg.model.input_size, cache)
+    data_fingerprint = fingerprint(cfg.data.data_dir)  # a resumed run must train on the same files
     num_classes = max(images.labels) + 1
-    sampler = PKSampler(images.labels, cfg.p, cfg.k, modalities=images.modalities,
-                        balance_modalities=cfg.balance_modalities, seed=cfg.seed,
+    sampler = PKSampler(images.labels, cfg.data.p, cfg.data.k, modalities=images.modalities,
+                        balance_modalities=cfg.data.balance_modalities, seed=cfg.seed,
                         num_replicas=accelerator.num_processes, rank=accelerator.process_index)
     if len(sampler) == 0:
-        raise SystemExit(f"no full batch of {cfg.p}x{cfg.k} per process: lower p / k or use fewer processes")
+        raise SystemExit(f"no full batch of {cfg.data.p}x{cfg.data.k} per process: lower p / k or use fewer processes")
     # One loader for the whole run: workers persist across epochs and prefetch, batches come in pinned
     # memory and are copied to the GPU without waiting.
     cuda = accelerator.device.type == "cuda"
     batches = EpochBatches()
-    workers = {"persistent_workers": True, "prefetch_factor": 4} if cfg.num_workers else {}
-    loader = torch.utils.data.DataLoader(images, batch_sampler=batches, num_workers=cfg.num_workers,
+    workers = {"persistent_workers": True, "prefetch_factor": 4} if cfg.data.num_workers else {}
+    loader = torch.utils.data.DataLoader(images, batch_sampler=batches, num_workers=cfg.data.num_workers,
                                          pin_memory=cuda, **workers)
 
     # -- everything the end of the run needs, checked before its first step ---------------------------
     protocols = None
     if main_proc:
         try:  # evaluation settings and the protocol files (e.g. SYSU's exp/rand_perm_cam.mat)
-            protocols = build_protocols(cfg.dataset, cfg.data_dir, cfg.eval_modes, cfg.eval_shots, cfg.eval_trials,
-                                        cfg.trial)
+            protocols = build_protocols(cfg.data.dataset, cfg.data.data_dir, cfg.eval.modes, cfg.eval.shots,
+                                        cfg.eval.trials, cfg.data.split)
         except (ValueError, OSError, KeyError, IndexError) as e:
-            raise SystemExit(f"the final evaluation would fail (eval_modes={cfg.eval_modes}, eval_shots="
-                             f"{cfg.eval_shots}, eval_trials={cfg.eval_trials}): {e}") from None
+            raise SystemExit(f"the final evaluation would fail (eval.modes={cfg.eval.modes}, eval.shots="
+                             f"{cfg.eval.shots}, eval.trials={cfg.eval.trials}): {e}") from None
 
     # -- model, augmentation, optimizer --------------------------------------------------------------
-    model = MCJAModel(cfg.model_config(num_classes))
-    augment_cfg = AugmentConfig(size=tuple(cfg.input_size), cutmix_faithful=cfg.cutmix_faithful, pad=cfg.pad,
-                                maa_p=0.5 if cfg.maa else 0.0)
-    augment = TrainAugment(augment_cfg).to(accelerator.device)
-    if cfg.compile_augment:  # a few fused kernels instead of ~200 small ones (the draw stays outside: generators break graphs)
+    model = MCJAModel(dataclasses.replace(cfg.model, num_classes=num_classes))
+    augment = TrainAugment(cfg.augment).to(accelerator.device)
+    if cfg.run.compile_augment:  # a few fused kernels instead of ~200 small ones (the draw stays outside: a
+        # generator breaks the graph)
         augment.apply_uniforms = torch.compile(augment.apply_uniforms, fullgraph=True, dynamic=False)
     trained = [p for p in model.parameters() if p.requires_grad]  # BNNeck bias is frozen at 0
     if cuda:  # channels_last convolutions and one fused Adam kernel: the GPU's fast paths
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(trained, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda)
+    optimizer = torch.optim.Adam(trained, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, fused=cuda)
     model, optimizer = accelerator.prepare(model, optimizer)
     if main_proc:  # a checkpoint holds the weights and Adam's two moments
         need = 3 * sum(t.numel() * t.element_size() for t in model.state_dict().values())
@@ -473,10 +566,13 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
 
     # -- resume --------------------------------------------------------------------------------------
     start_epoch, start_step, global_step, best = 0, 0, 0, {"R1": -1.0, "epoch": None}
-    current, changes = dataclasses.asdict(cfg), []
+    current, changes = flatten(to_dict(cfg)), []
     if state:
         path = resume_path
-        saved = state["config"]
+        if "model" not in state["config"]:
+            raise SystemExit(f"--resume {path}: the checkpoint was written by an older recipe (a flat config); "
+                             "this version cannot continue it exactly")
+        saved = flatten(state["config"])
         differs = [k for k in saved if k in current and saved[k] != current[k] and k not in RUN_CONTROL]
         fixed = [f"{k}: {saved[k]!r} -> {current[k]!r}" for k in differs if k in RESUME_MUST_MATCH]
         if fixed:
@@ -486,8 +582,8 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
             raise SystemExit(f"--resume {path}: the config differs from the checkpoint's in {unnamed} but the command "
                              "line does not name them; to change them on resume, give them as key=value")
         if state.get("data_fingerprint") not in (None, data_fingerprint):
-            raise SystemExit(f"--resume {path}: the data in {cfg.data_dir} is not the data the checkpoint was trained "
-                             f"on (fingerprint {state['data_fingerprint']} -> {data_fingerprint}: files added, removed "
+            raise SystemExit(f"--resume {path}: the data in {cfg.data.data_dir} is not the data the checkpoint was "
+                             f"trained on (fingerprint {state['data_fingerprint']} -> {data_fingerprint}: files added, removed "
                              "or modified)")
         changes = state.get("changes", []) + [{"step": state["global_step"], "field": k, "from": saved[k],
                                                "to": current[k]} for k in differs]
@@ -499,14 +595,14 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
         accelerator.print(f"resumed from {path}: epoch {start_epoch + 1}, after step {start_step}")
     if main_proc:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+        (out / "train_config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))  # a --config file
         accelerator.print(f"{len(train)} training images, {num_classes} identities, {len(sampler)} steps/epoch "
-                          f"x {accelerator.num_processes} process(es), batch {cfg.p}x{cfg.k}, "
+                          f"x {accelerator.num_processes} process(es), batch {cfg.data.p}x{cfg.data.k}, "
                           f"mixed precision: {accelerator.mixed_precision}, device: {accelerator.device}")
 
     def state_at(epoch: int, step_in_epoch: int) -> dict:
         return {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step, "best": best,
-                "config": current, "data_fingerprint": data_fingerprint, "changes": changes}
+                "config": to_dict(cfg), "data_fingerprint": data_fingerprint, "changes": changes}
 
     def evaluate_now(tag: str, target=None) -> dict | None:
         """Test-protocol evaluation of ``target`` (default: the model being trained) on the main process;
@@ -514,8 +610,8 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
         report = None
         if main_proc:
             target = accelerator.unwrap_model(model) if target is None else target
-            report = evaluate(target, cfg.dataset, cfg.data_dir, trial=cfg.trial, protocols=protocols,
-                              num_workers=min(cfg.num_workers, 2))
+            report = evaluate(target, cfg.data.dataset, cfg.data.data_dir, trial=cfg.data.split, protocols=protocols,
+                              num_workers=min(cfg.data.num_workers, 2))
             accelerator.print(f"[{tag}]\n" + format_table(report))
         accelerator.wait_for_everyone()
         return report
@@ -556,16 +652,16 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
         window.update(steps=0, images=0, t0=time.time(), where={})
 
     stop = False
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, cfg.optim.epochs):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(cfg, epoch)
+            group["lr"] = lr_at(cfg.optim, epoch)
         sampler.set_epoch(epoch)
         epoch_batches = list(sampler)  # epochs differ in length: positions index this epoch's own list
         steps_this_epoch = len(epoch_batches)
         step_in_epoch = start_step if epoch == start_epoch else 0
         batches.batches = epoch_batches[step_in_epoch:]
         model.train()
-        bar = tqdm(total=steps_this_epoch, initial=step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        bar = tqdm(total=steps_this_epoch, initial=step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}",
                    disable=not main_proc, unit="step")
         for x, y, m in loader:
             x, y, m = (t.to(accelerator.device, non_blocking=True) for t in (x, y, m))
@@ -577,9 +673,10 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
                 x = x.contiguous(memory_format=torch.channels_last)
             with accelerator.autocast():
                 output = model(x)
-                loss_id = id_loss(output.logits, y, cfg.label_smoothing)
-                loss_cmr = cmr_loss(output.embeddings, y, m, eps=cfg.cmr_eps) if cfg.cmr_weight else loss_id * 0
-                loss = cfg.id_weight * loss_id + cfg.cmr_weight * loss_cmr
+                loss_id = id_loss(output.logits, y, cfg.loss.label_smoothing)
+                loss_cmr = (cmr_loss(output.embeddings, y, m, eps=cfg.loss.cmr_eps) if cfg.loss.cmr_weight
+                            else loss_id * 0)
+                loss = cfg.loss.id_weight * loss_id + cfg.loss.cmr_weight * loss_cmr
             accelerator.backward(loss)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -595,50 +692,53 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
             window["steps"] += 1
             window["images"] += len(x) * accelerator.num_processes
             bar.update()
-            checkpoint_now = cfg.save_every_steps and global_step % cfg.save_every_steps == 0
-            if global_step % cfg.log_every == 0 or checkpoint_now:
+            checkpoint_now = cfg.run.save_every_steps and global_step % cfg.run.save_every_steps == 0
+            if global_step % cfg.run.log_every == 0 or checkpoint_now:
                 check_and_log(bar)
             if checkpoint_now and step_in_epoch < steps_this_epoch:
-                save_checkpoint(accelerator, ckpt_root, state_at(epoch, step_in_epoch), cfg.keep_checkpoints)
-            if cfg.max_steps and global_step >= cfg.max_steps:
+                save_checkpoint(accelerator, ckpt_root, state_at(epoch, step_in_epoch), cfg.run.keep_checkpoints)
+            if cfg.run.max_steps and global_step >= cfg.run.max_steps:
                 stop = True
                 break
         bar.close()
         check_and_log()
         if step_in_epoch == steps_this_epoch:  # a finished epoch: the next run starts at the next one
-            if cfg.select_best:
+            if cfg.eval.select_best:
                 report = evaluate_now(f"epoch {epoch + 1}: test-set evaluation for best-R1 selection")
                 if main_proc:
                     r1 = next(iter(report["results"].values()))["R1"]
                     if r1 > best["R1"]:
                         best = {"R1": r1, "epoch": epoch + 1}
                         accelerator.unwrap_model(model).save_pretrained(out / "best-model")
-            save_checkpoint(accelerator, ckpt_root, state_at(epoch + 1, 0), cfg.keep_checkpoints)
-        elif not (cfg.save_every_steps and global_step % cfg.save_every_steps == 0):  # not saved just now
-            save_checkpoint(accelerator, ckpt_root, state_at(epoch, step_in_epoch), cfg.keep_checkpoints)
+            save_checkpoint(accelerator, ckpt_root, state_at(epoch + 1, 0), cfg.run.keep_checkpoints)
+        elif not (cfg.run.save_every_steps and global_step % cfg.run.save_every_steps == 0):  # not saved just now
+            save_checkpoint(accelerator, ckpt_root, state_at(epoch, step_in_epoch), cfg.run.keep_checkpoints)
         if stop:
             break
 
     # -- release artefact: model folder + evaluation + card ----------------------------------------------
-    finished = not stop or (epoch == cfg.epochs - 1 and step_in_epoch == steps_this_epoch)
+    finished = not stop or (epoch == cfg.optim.epochs - 1 and step_in_epoch == steps_this_epoch)
     final_model = accelerator.unwrap_model(model)
     selection = "last checkpoint"
-    if cfg.select_best and main_proc and (out / "best-model").is_dir():
+    if cfg.eval.select_best and main_proc and (out / "best-model").is_dir():
         final_model = MCJAModel.from_pretrained(out / "best-model").to(accelerator.device)
         selection = f"best test-set Rank-1 over epochs (epoch {best['epoch']}; released-code behaviour)"
     report = evaluate_now(f"final evaluation, {selection}", final_model) if finished else None
-    synthetic = cfg.synthetic or synthetic_marker(cfg.data_dir) is not None  # the generator's marker decides too
+    synthetic = cfg.data.synthetic or synthetic_marker(cfg.data.data_dir) is not None  # the generator's marker too
     if main_proc:
         folder = out / "model"
         final_model.save_pretrained(folder)
+        optim = cfg.optim
         training = {
-            "dataset": cfg.dataset + (" (synthetic data in its layout)" if synthetic else ""),
-            "epochs": f"{cfg.epochs} ({global_step} steps of {cfg.p}x{cfg.k})" + ("" if finished else " - stopped early"),
-            "optimizer": f"Adam, lr {cfg.lr} (x{cfg.gamma} at epochs {cfg.milestones}), weight decay {cfg.weight_decay}",
-            "losses": f"ID (cross-entropy) x{cfg.id_weight} + CMR (eps {cfg.cmr_eps}) x{cfg.cmr_weight}",
-            "augmentation": "modality alignment augmentation" + (" (released-code cutmix box)" if cfg.cutmix_faithful else "")
-            if cfg.maa else "no MAA (flip, crop, erasing only)",
-            "initialisation": f"{cfg.backbone} ImageNet weights" if cfg.pretrained else "random",
+            "dataset": cfg.data.dataset + (" (synthetic data in its layout)" if synthetic else ""),
+            "epochs": f"{optim.epochs} ({global_step} steps of {cfg.data.p}x{cfg.data.k})"
+                      + ("" if finished else " - stopped early"),
+            "optimizer": f"Adam, lr {optim.lr} (x{optim.gamma} at epochs {optim.milestones}), "
+                         f"weight decay {optim.weight_decay}",
+            "losses": f"ID (cross-entropy) x{cfg.loss.id_weight} + CMR (eps {cfg.loss.cmr_eps}) x{cfg.loss.cmr_weight}",
+            "augmentation": "modality alignment augmentation" + (" (released-code cutmix box)" if cfg.augment.cutmix_faithful else "")
+            if cfg.augment.maa_p else "no MAA (flip, crop, erasing only)",
+            "initialisation": f"{cfg.model.backbone} ImageNet weights" if cfg.model.pretrained_backbone else "random",
             "mixed precision": accelerator.mixed_precision, "processes": accelerator.num_processes,
             "seed": cfg.seed, "model_selection": selection,
         }
@@ -648,7 +748,7 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
         if report:
             (out / "results.json").write_text(json.dumps(report, indent=2))
         write_model_card(folder, report, training,
-                         data_label=f"synthetic {cfg.dataset} layout (mcja synth)" if synthetic else None)
+                         data_label=f"synthetic {cfg.data.dataset} layout (mcja synth)" if synthetic else None)
         accelerator.print(f"model folder: {folder}")
     accelerator.end_training()
     return {"report": report, "global_step": global_step, "output_dir": str(out)}

@@ -45,8 +45,8 @@ def test_training_lifts_r1_far_above_chance(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf"))
     subprocess.run([sys.executable, str(ROOT / "recipes" / "train.py"), "--config",
                     str(ROOT / "recipes" / "configs" / "synthetic.yaml"), "--data-dir", str(data),
-                    f"output_dir={tmp_path / 'run'}", "eval_modes=[all]",
-                    "eval_shots=[1]", f"eval_trials={TRIALS}", "report_to=none"],
+                    f"output_dir={tmp_path / 'run'}", "eval.modes=[all]",
+                    "eval.shots=[1]", f"eval.trials={TRIALS}", "report_to=none"],
                    check=True, capture_output=True, env=env, cwd=ROOT)
     after = json.loads((tmp_path / "run" / "results.json").read_text())["results"]["all-search single-shot"]
     print(f"chance R1 {chance_r1:.1f} mAP {chance_map:.1f} | untrained R1 {before['R1']:.1f} mAP {before['mAP']:.1f} "

@@ -117,7 +117,7 @@ def test_recipe_reads_device_values_only_when_logging(synthetic, tmp_path, monke
     monkeypatch.setattr(torch.optim.Adam, "step", uncounted_step)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
     args = ["--data-dir", str(synthetic["sysu"]), "backbone=resnet18", f"input_size=[{SIZE[0]},{SIZE[1]}]",
-            "mda_layers=[0,1,1,0]", "p=4", "k=4", "num_workers=0", "pretrained=false", "epochs=1",
+            "mda_layers=[0,1,1,0]", "p=4", "k=4", "num_workers=0", "pretrained_backbone=false", "epochs=1",
             "log_every=1000", "pad=2"]
     recipe.main(args + [f"output_dir={tmp_path / 'warm'}", "max_steps=6"])  # fills the data caches
     counts = []

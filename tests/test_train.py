@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["backbone=resnet18", "input_size=[64,32]", "mda_layers=[0,1,1,0]", "p=4", "k=4", "num_workers=0",
-        "eval_modes=[all]", "eval_shots=[1]", "eval_trials=1", "epochs=3", "milestones=[1]", "lr=1e-3",
-        "pretrained=false", "synthetic=true", "seed=9"]  # seed 9: epochs of 11, 10 and 9 steps on tiny_data
+        "eval.modes=[all]", "eval.shots=[1]", "eval.trials=1", "epochs=3", "milestones=[1]", "lr=1e-3",
+        "pretrained_backbone=false", "synthetic=true", "seed=9"]  # seed 9: epochs of 11, 10 and 9 steps on tiny_data
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,10 @@ def test_exact_resume_mid_epoch_in_a_later_epoch(straight, tiny_data, tmp_path, 
 
 def test_resume_refuses_changed_config_and_missing_checkpoint(straight, tiny_data, tmp_path):
     p = run(["--data-dir", str(tiny_data), f"output_dir={straight}", *TINY, "mda_m=3", "--resume", "latest"], tmp_path, check=False)
-    assert p.returncode != 0 and "differs from the checkpoint's in ['mda_m: 2 -> 3']" in p.stderr
+    assert p.returncode != 0 and "differs from the checkpoint's in ['model.mda_m: 2 -> 3']" in p.stderr
+    p = run(["--data-dir", str(tiny_data), f"output_dir={straight}", *TINY, "erase_p=0.3", "--resume", "latest"],
+            tmp_path, check=False)  # named, but the augmentation is part of what was trained
+    assert p.returncode != 0 and "differs from the checkpoint's in ['augment.erase_p: 0.5 -> 0.3']" in p.stderr
     p = run(["--data-dir", str(tiny_data), f"output_dir={tmp_path / 'none'}", *TINY, "--resume", "latest"], tmp_path, check=False)
     assert p.returncode != 0 and "no checkpoint in" in p.stderr
 
@@ -125,25 +128,25 @@ def test_resume_records_named_changes_and_refuses_unnamed_ones(straight, tiny_da
     import shutil
     out = tmp_path / "r"
     shutil.copytree(straight / "checkpoints", out / "checkpoints")
-    (tmp_path / "lower-lr.yaml").write_text("lr: 0.0005\n")
+    (tmp_path / "lower-lr.yaml").write_text("optim:\n  lr: 0.0005\n")
     base = ["--data-dir", str(tiny_data), f"output_dir={out}", *TINY]
     no_lr = [a for a in base if not a.startswith("lr=")]  # the file's lr, not the command line's
     p = run(no_lr + ["--config", str(tmp_path / "lower-lr.yaml"), "--resume", "latest"], tmp_path, check=False)
-    assert p.returncode != 0 and "['lr: 0.001 -> 0.0005'] but the command line does not name them" in p.stderr
+    assert p.returncode != 0 and "['optim.lr: 0.001 -> 0.0005'] but the command line does not name them" in p.stderr
     data = shutil.copytree(tiny_data, tmp_path / "data")  # the same files (mtimes kept) ...
     (data / "cam1" / "extra.jpg").write_bytes((next(data.glob("cam1/*/*.jpg"))).read_bytes())  # ... plus one
     p = run(["--data-dir", str(data), *base[2:], "--resume", "latest"], tmp_path, check=False)
     assert p.returncode != 0 and "is not the data the checkpoint was trained on" in p.stderr
     run(base + ["--resume", "latest", "epochs=4", "lr=5e-4"], tmp_path)  # named: allowed, and recorded
     state = json.loads((out / "checkpoints" / (out / "checkpoints" / "latest").read_text() / "trainer_state.json").read_text())
-    assert [(c["field"], c["from"], c["to"]) for c in state["changes"]] == [("lr", 0.001, 0.0005), ("epochs", 3, 4)]
-    assert state["epoch"] == 4 and state["config"]["lr"] == 0.0005
-    assert "lr 0.001 -> 0.0005 at step" in (out / "model" / "README.md").read_text()
+    assert [(c["field"], c["from"], c["to"]) for c in state["changes"]] == [("optim.lr", 0.001, 0.0005), ("optim.epochs", 3, 4)]
+    assert state["epoch"] == 4 and state["config"]["optim"]["lr"] == 0.0005
+    assert "optim.lr 0.001 -> 0.0005 at step" in (out / "model" / "README.md").read_text()
 
 
 def test_config_errors(tiny_data, tmp_path):
     p = run(["--data-dir", str(tiny_data), "learning_rate=1"], tmp_path, check=False)
-    assert p.returncode == 2 and "unknown config key(s) ['learning_rate']" in p.stderr
+    assert p.returncode == 2 and "unknown config key 'learning_rate'" in p.stderr
     p = run(["epochs=1"], tmp_path, check=False)
     assert p.returncode == 2 and "--data-dir is required" in p.stderr
 
@@ -228,13 +231,56 @@ def test_two_cpu_processes(tiny_data, tmp_path):
 def test_config_values_are_typed(capsys):
     recipe = load_recipe()
     cfg, _ = recipe.load_config(["--data-dir", "x", "lr=1e-3", "epochs=3", "select_best=true", "milestones=[2]"])
-    assert cfg.lr == 0.001 and isinstance(cfg.lr, float) and cfg.epochs == 3 and cfg.select_best is True
-    for bad, msg in (("epochs=2.5", "'epochs': expected an integer like 140, got 2.5"),
-                     ("lr=fast", "'lr': expected a number like"), ("milestones=3", "'milestones': expected a list"),
-                     ("select_best=maybe", "'select_best': expected true or false")):
+    assert cfg.optim.lr == 0.001 and isinstance(cfg.optim.lr, float) and cfg.optim.epochs == 3
+    assert cfg.eval.select_best is True and cfg.optim.milestones == [2]
+    for bad, msg in (("epochs=2.5", "'optim.epochs': expected an integer like 140, got 2.5"),
+                     ("lr=fast", "'optim.lr': expected a number like"),
+                     ("milestones=3", "'optim.milestones': expected a list"),
+                     ("select_best=maybe", "'eval.select_best': expected true or false"),
+                     ("input_size=[64,32,3]", "'model.input_size': expected a list of 2 like (384, 192)"),
+                     ("model.last_stride=3", "MCJAConfig.last_stride must be 1 or 2, got 3"),
+                     ("augment.maa_p=1.5", "AugmentConfig.maa_p must be in [0, 1], got 1.5")):
         with pytest.raises(SystemExit):
             recipe.load_config(["--data-dir", "x", bad])
         assert msg in capsys.readouterr().err
+
+
+def test_config_is_nested_and_the_yaml_mirrors_it(tmp_path, capsys):
+    import yaml
+
+    from mcja_hub import MCJAConfig
+    from mcja_hub.augment import AugmentConfig
+
+    recipe = load_recipe()
+    synthetic = ["--data-dir", "x", "--config", str(TRAIN.parent / "configs" / "synthetic.yaml")]
+    cfg, _ = recipe.load_config(synthetic)
+    assert isinstance(cfg.model, MCJAConfig) and isinstance(cfg.augment, AugmentConfig)
+    assert cfg.model.input_size == cfg.augment.size == (64, 32) and cfg.augment.pad == 2 and cfg.data.k == 8
+    # a nested file, a dotted key and a bare key set the same field
+    (tmp_path / "m.yaml").write_text("model:\n  mda_m: 5\n")
+    same = [recipe.load_config(synthetic + extra)[0] for extra in
+            (["--config", str(tmp_path / "m.yaml")], ["model.mda_m=5"], ["mda_m=5"])]
+    assert same[0] == same[1] == same[2] and same[0].model.mda_m == 5 and same[0] != cfg
+    # what a run writes as train_config.yaml is a --config file that gives back the same config
+    (tmp_path / "written.yaml").write_text(yaml.safe_dump(recipe.to_dict(same[0])))
+    assert recipe.load_config(["--data-dir", "x", "--config", str(tmp_path / "written.yaml")])[0] == same[0]
+    # derived keys are refused, old flat names still work with a message (maa changed meaning: named)
+    for bad, msg in (("augment.size=[32,16]", "'augment.size' is not set by hand: it follows model.input_size"),
+                     ("num_classes=3", "'model.num_classes' is not set by hand"),
+                     ("maa=false", "'maa' is now 'augment.maa_p'")):
+        with pytest.raises(SystemExit):
+            recipe.load_config(["--data-dir", "x", bad])
+        assert msg in capsys.readouterr().err
+    cfg, _ = recipe.load_config(["--data-dir", "x", "trial=3", "pretrained=false", "eval_trials=2"])
+    assert (cfg.data.split, cfg.model.pretrained_backbone, cfg.eval.trials) == (3, False, 2)
+    assert "'trial' is now 'data.split'" in capsys.readouterr().err
+    assert recipe.load_config(["--data-dir", "x", "--trial", "4"])[0].data.split == 4  # --split's old name
+    # on resume: the model, augmentation, data and seed are fixed; run control is free
+    keys = recipe.DEFAULTS
+    assert {k for k in keys if k.startswith(("model.", "augment."))} | {"seed", "data.p", "data.split"} <= set(
+        recipe.RESUME_MUST_MATCH)
+    assert {k for k in keys if k.startswith("run.")} <= set(recipe.RUN_CONTROL)
+    assert not set(recipe.RUN_CONTROL) & set(recipe.RESUME_MUST_MATCH)
 
 
 def test_decoded_images_are_cached_once(tiny_data, tmp_path, monkeypatch):
@@ -291,12 +337,13 @@ def test_bad_settings_fail_before_the_first_step(tiny_data, tmp_path, monkeypatc
     recipe = load_recipe()
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
     args = ["--data-dir", str(tiny_data), *TINY]
-    for bad, message in (("eval_modes=[outdoor]", "mode must be 'all' or 'indoor'"),
-                         ("eval_shots=[3]", "shots must be 1"), ("eval_trials=11", "10 official trials")):
+    for bad, message in (("eval.modes=[outdoor]", "mode must be 'all' or 'indoor'"),
+                         ("eval.shots=[3]", "shots must be 1"), ("eval.trials=11", "10 official trials")):
         with pytest.raises(SystemExit, match=f"the final evaluation would fail .*{message}"):
             recipe.main(args + [f"output_dir={tmp_path / 'e'}", bad])
         assert not (tmp_path / "e" / "checkpoints").exists()  # nothing trained
-    for bad in ("epochs=0", "epochs=-1", "keep_checkpoints=0", "lr=0", "cmr_eps=0", "log_every=0"):
+    for bad in ("optim.epochs=0", "optim.epochs=-1", "run.keep_checkpoints=0", "optim.lr=0", "loss.cmr_eps=0",
+                "run.log_every=0"):
         with pytest.raises(SystemExit):
             recipe.load_config(["--data-dir", "x", bad])
         assert f"config key {bad.split('=')[0]!r}: expected" in capsys.readouterr().err

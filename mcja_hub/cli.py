@@ -91,9 +91,9 @@ def _cmd_card(args: argparse.Namespace) -> int:
     from mcja_hub.hub import write_model_card
 
     _folder(args.model, "--model")
-    if args.results and not Path(args.results).is_file():
+    if not Path(args.results).is_file():
         raise UsageError(f"--results {args.results}: no such file")
-    report = json.loads(Path(args.results).read_text()) if args.results else None
+    report = json.loads(Path(args.results).read_text())
     path = write_model_card(args.model, report, None, repo_id=args.repo_id, data_label=args.data_label)
     print(f"wrote {path}")
     return 0
@@ -102,12 +102,23 @@ def _cmd_card(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mcja_hub.hub import convert_released_checkpoint
+    from mcja_hub.hub import DATASET_INFO, released_dataset, write_model_card
+    from mcja_hub.models.convert import convert_released_checkpoint
 
     if not Path(args.checkpoint).is_file():
         raise UsageError(f"--checkpoint {args.checkpoint}: no such file")
-    out = convert_released_checkpoint(args.checkpoint, args.out, last_stride=args.last_stride, backbone=args.backbone)
-    print(f"wrote {out} (config.json, model.safetensors, README.md)")
+    model = convert_released_checkpoint(args.checkpoint, last_stride=args.last_stride, backbone=args.backbone)
+    dataset = args.dataset or released_dataset(args.checkpoint, model.num_classes)
+    how = "given" if args.dataset else f"inferred from the file name or its {model.num_classes} classes"
+    training = {"origin": f"converted from {Path(args.checkpoint).name}, a checkpoint of the released MCJA code "
+                          "(github.com/workingcoder/MCJA); trained by that code, not evaluated here",
+                "dataset": dataset if dataset else f"not known ({model.num_classes} classes; give --dataset)"}
+    if dataset:
+        training["dataset_source"] = how
+    model.save_pretrained(args.out)
+    write_model_card(args.out, None, training)
+    print(f"wrote {args.out} (config.json, model.safetensors, README.md); trained on: "
+          f"{DATASET_INFO[dataset][1] + ' (' + how + ')' if dataset else 'not known (give --dataset)'}")
     return 0
 
 
@@ -226,7 +237,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    from mcja_hub.hub import export_onnx
+    from mcja_hub.export import export_onnx
 
     out = export_onnx(_load_model(args.model), args.out, opset=args.opset)
     print(f"wrote {out} (input 'images' (N, 3, H, W) normalised as config.json says; output 'embeddings')")
@@ -298,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("card", help="(re)write a model folder's README.md card from an evaluation report")
     p.add_argument("--model", required=True, help="model folder")
-    p.add_argument("--results", default=None, help="report JSON written by `mcja eval --json` or training")
+    p.add_argument("--results", required=True, help="report JSON written by `mcja eval --json` or training; its "
+                   "results replace the card's (the training record and warnings stay)")
     p.add_argument("--repo-id", default=None, help="the Hub id to show in the usage snippet")
     p.add_argument("--data-label", default=None, help="say what was evaluated when it is not the real benchmark")
     p.set_defaults(func=_cmd_card)
@@ -308,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--last-stride", type=int, default=2, choices=[1, 2])
     p.add_argument("--backbone", default="resnet50")
+    p.add_argument("--dataset", choices=["sysu_mm01", "regdb", "llcm"], default=None,
+                   help="what it was trained on (default: from the file name, else 395 / 206 / 713 classes)")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("embed", help="embed a folder of images into a safetensors file")

@@ -730,7 +730,7 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
         final_model.save_pretrained(folder)
         optim = cfg.optim
         training = {
-            "dataset": cfg.data.dataset + (" (synthetic data in its layout)" if synthetic else ""),
+            "dataset": cfg.data.dataset, "data": "synthetic data in its layout (mcja synth)" if synthetic else "the benchmark's",
             "epochs": f"{optim.epochs} ({global_step} steps of {cfg.data.p}x{cfg.data.k})"
                       + ("" if finished else " - stopped early"),
             "optimizer": f"Adam, lr {optim.lr} (x{optim.gamma} at epochs {optim.milestones}), "

@@ -232,3 +232,26 @@ def test_non_finite_and_integer_weights_refused(saved, tmp_path):
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}  # another float precision loads
     save_file(half, str(copy / "model.safetensors"))
     assert MCJAModel.from_pretrained(copy).classifier.weight.dtype == torch.float32
+
+
+def test_the_cards_usage_snippet_runs_as_copied(saved, tmp_path, monkeypatch, capsys):
+    """The card's Python block, copied as is, runs against the folder (named in it by --repo-id)."""
+    import re
+
+    from PIL import Image
+
+    from mcja_hub.hub import write_model_card
+
+    copy = _copy(saved[1], tmp_path)
+    write_model_card(copy, None, None, repo_id=str(copy))
+    text = (copy / "README.md").read_text()
+    assert "pip install" in text
+    snippet = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    work = tmp_path / "work"
+    work.mkdir()
+    for i, name in enumerate(("query.jpg", "gallery_1.jpg", "gallery_2.jpg")):
+        Image.new("L" if i == 2 else "RGB", (60, 150), 40 * i + 20).save(work / name)  # one infrared-like
+    monkeypatch.chdir(work)
+    exec(compile(snippet, "card-snippet", "exec"), {})
+    printed = capsys.readouterr().out
+    assert re.search(r"tensor\(\[\[-?[0-9.]+, -?[0-9.]+\]\]", printed), printed  # one query x two gallery scores

@@ -20,36 +20,13 @@ from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from timm.models import register_model
 from torch import nn
 
+from .card import model_card
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
-
-# The stub card save_pretrained() writes; `mcja card` replaces it with results once a model is evaluated.
-CARD_STUB = """
----
-{{ card_data }}
----
-
-# MCJA visible-infrared person re-identification model
-
-An mcja-hub model: {{ backbone }} trunk{{ mda }}, GeM (p={{ gem_p }}),
-BNNeck, {{ classes }}. Input {{ height }}x{{ width }} RGB (infrared images as 3 equal channels),
-normalised with mean {{ mean }} / std {{ std }}; embeddings are {{ dim }}-d and L2-normalised.
-
-```python
-from mcja_hub import MCJAModel
-model = MCJAModel.from_pretrained("<this repo or folder>")
-embeddings = model.embed(images)  # (B, {{ dim }}), cosine similarity = dot product
-```
-
-No evaluation results are recorded in this card yet.
-
-Method: "Bridging the Gap: Multi-Level Cross-Modality Joint Alignment for Visible-Infrared Person
-Re-Identification", Liang et al., [arXiv 2307.08316]({{ paper_url }}); reference code {{ repo_url }}.
-"""
-
 
 @dataclass
 class MCJAConfig:
@@ -234,7 +211,6 @@ class MCJAModel(
     tags=["person-reid", "visible-infrared", "cross-modality", "image-retrieval", "mcja"],
     repo_url="https://github.com/workingcoder/MCJA",
     paper_url="https://arxiv.org/abs/2307.08316",
-    model_card_template=CARD_STUB,
 ):
     """Global-feature VI-ReID model of MCJA. ``forward`` returns ``MCJAOutput(embeddings, logits)``."""
 
@@ -391,6 +367,12 @@ class MCJAModel(
             state = load_file(str(path), device=str(map_location))
         except (SafetensorError, OSError) as e:
             raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+        self.load_checked(state, str(path))
+        self.to(map_location)
+
+    def load_checked(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """``load_state_dict(strict=True)`` after naming every mismatch of ``state`` (from ``source``): missing,
+        unexpected, mis-shaped, integer-for-float and non-finite tensors."""
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
@@ -401,7 +383,7 @@ class MCJAModel(
                   if k in state and state[k].is_floating_point() != own[k].is_floating_point()]
         non_finite = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
         if missing or unexpected or shapes or dtypes or non_finite:
-            lines = [f"{path} does not match the model built from its config ({self.config.backbone}, "
+            lines = [f"{source} does not match the model built from its config ({self.config.backbone}, "
                      f"num_classes={self.num_classes}, mda_layers={self.config.mda_layers}, mda_m={self.config.mda_m}):"]
             for title, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes),
                                  ("dtype mismatch", dtypes), ("non-finite values (NaN / inf)", non_finite)):
@@ -409,15 +391,10 @@ class MCJAModel(
                     lines.append(f"  {title} ({len(items)}): " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else ""))
             raise ValueError("\n".join(lines))
         self.load_state_dict(state, strict=True)
-        self.to(map_location)
 
     def generate_model_card(self, *args: Any, **kwargs: Any):
-        c = self.config
-        mda = f" with {sum(c.mda_layers)} MDA modules (M={c.mda_m}, per stage {list(c.mda_layers)})" if c.use_mda else ""
-        classes = f"{c.num_classes}-identity training classifier" if c.num_classes else "no classifier"
-        kwargs = dict(backbone=c.backbone, mda=mda, gem_p=c.gem_p, classes=classes, height=c.input_size[0],
-                      width=c.input_size[1], mean=list(c.mean), std=list(c.std), dim=self.num_features, **kwargs)
-        return super().generate_model_card(*args, **kwargs)
+        """The card ``save_pretrained`` writes when the folder has none (results come later: ``mcja card``)."""
+        return model_card(self.config, self.num_features, repo_id=kwargs.get("repo_id"))
 
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_model

@@ -255,3 +255,26 @@ def test_the_cards_usage_snippet_runs_as_copied(saved, tmp_path, monkeypatch, ca
     exec(compile(snippet, "card-snippet", "exec"), {})
     printed = capsys.readouterr().out
     assert re.search(r"tensor\(\[\[-?[0-9.]+, -?[0-9.]+\]\]", printed), printed  # one query x two gallery scores
+
+
+def test_timm_hf_hub_name_loads_the_folder_offline(saved, tmp_path):
+    """config.json carries timm's fields: `timm.create_model("hf-hub:<repo>", pretrained=True)` builds the
+    MCJAModel and loads its weights, from a seeded cache with HF_HUB_OFFLINE=1."""
+    import timm
+
+    model, folder = saved
+    cache_model_folder(folder, "org/mcja-demo", cache_dir=tmp_path)
+    loaded = timm.create_model("hf-hub:org/mcja-demo", pretrained=True, cache_dir=tmp_path)
+    x = torch.randn(2, 3, 128, 64)
+    assert isinstance(loaded, MCJAModel) and torch.equal(loaded.embed(x), model.embed(x))
+    assert loaded.pretrained_cfg["hf_hub_id"] == "org/mcja-demo"
+    assert timm.data.resolve_data_config(model=loaded)["input_size"] == (3, *model.config.input_size)
+    # a registered name: pretrained=True means MCJA weights, named by the pretrained config
+    named = timm.create_model("mcja_resnet50_mda", pretrained=True, cache_dir=tmp_path, mda_m=3,
+                              pretrained_cfg_overlay={"hf_hub_id": "org/mcja-demo"})
+    assert torch.equal(named.embed(x), model.embed(x))
+    assert timm.create_model("hf-hub:org/mcja-demo", pretrained=True, cache_dir=tmp_path, num_classes=9).num_classes == 9
+    with pytest.raises(ValueError, match=r"\['mda_m'\] differ from the loaded model's config"):
+        timm.create_model("hf-hub:org/mcja-demo", pretrained=True, cache_dir=tmp_path, mda_m=4)
+    with pytest.raises(ValueError, match="none is published for mcja_resnet50.*pretrained_backbone=True for an ImageNet"):
+        timm.create_model("mcja_resnet50", pretrained=True)

@@ -22,6 +22,8 @@ from torch import nn
 
 from .card import model_card
 
+# Fields of config.json that are timm's, not MCJAConfig's: timm reads them for "hf-hub:" model names.
+TIMM_FIELDS = ("architecture", "num_features", "pretrained_cfg")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CONFIG_NAME = "config.json"
@@ -78,6 +80,7 @@ class MCJAConfig:
         must have its field's type; ``required`` fields must be present."""
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a JSON object of MCJAConfig fields, got {type(data).__name__}")
+        data = {k: v for k, v in data.items() if k not in TIMM_FIELDS}
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
         if unknown:
@@ -405,37 +408,68 @@ class MCJAModel(
         umask = os.umask(0)
         os.umask(umask)
         weights.chmod(0o666 & ~umask)
-        # config.json is written here (not by the mixin) so it always reflects reset_classifier() etc.
-        (Path(save_directory) / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2, sort_keys=True))
+        # config.json is written here (not by the mixin) so it always reflects reset_classifier() etc.; the
+        # timm fields let `timm.create_model("hf-hub:<repo>", pretrained=True)` load the folder too.
+        config = {**asdict(self.config), **timm_fields(self.config, self.num_features)}
+        (Path(save_directory) / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
 
 
 # ----------------------------------------------------------------------------------------------------
 # timm registration
 
+def timm_fields(config: MCJAConfig, num_features: int) -> dict[str, Any]:
+    """timm's view of a saved model (TIMM_FIELDS): which registered name builds it and how to feed it."""
+    return {
+        "architecture": "mcja_resnet50_mda" if config.use_mda else "mcja_resnet50",
+        "num_features": num_features,
+        "pretrained_cfg": {"input_size": [3, *config.input_size], "mean": list(config.mean), "std": list(config.std),
+                           "interpolation": config.interpolation, "crop_pct": 1.0, "crop_mode": "center",
+                           "num_classes": config.num_classes, "first_conv": "backbone.conv1",
+                           "classifier": "classifier", "license": "mit"},
+    }
 
-def _create_mcja(variant: str, pretrained: bool = False, **kwargs: Any) -> MCJAModel:
-    # timm passes its own bookkeeping arguments; MCJA has no timm-hosted weights of its own, so
-    # ``pretrained`` means an ImageNet-initialised trunk (the training-time starting point).
-    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-        kwargs.pop(key, None)
+
+def _create_mcja(variant: str, pretrained: bool, defaults: dict[str, Any], **kwargs: Any) -> MCJAModel:
+    """``pretrained=True`` loads MCJA weights: the mcja-hub model folder on the Hub that the pretrained
+    config names (``timm.create_model("hf-hub:<repo>", pretrained=True)``, or ``pretrained_cfg_overlay=
+    dict(hf_hub_id=...)``). ImageNet initialisation of the trunk is ``pretrained_backbone=True``."""
+    cfg = kwargs.pop("pretrained_cfg", None)  # a dict, timm's PretrainedCfg, or a name tag (none are defined)
+    cfg = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg if isinstance(cfg, dict) else {}
+    cfg = {**cfg, **(kwargs.pop("pretrained_cfg_overlay", None) or {})}
+    cache_dir = kwargs.pop("cache_dir", None)
+    kwargs.pop("pretrained_model_args", None)
+    if pretrained:
+        hub_id = cfg.get("hf_hub_id")
+        if not hub_id:
+            raise ValueError(f"{variant}: pretrained=True loads MCJA weights from an mcja-hub model repo, and none is "
+                             f"published for {variant}: use timm.create_model('hf-hub:<repo>', pretrained=True), or "
+                             "pretrained_backbone=True for an ImageNet-initialised trunk")
+        repo, _, revision = hub_id.partition("@")
+        model = MCJAModel.from_pretrained(repo, revision=revision or None, cache_dir=cache_dir)
+        if "num_classes" in kwargs and kwargs["num_classes"] != model.num_classes:  # timm's new-head idiom
+            model.reset_classifier(kwargs.pop("num_classes"))
+        asked = MCJAConfig.from_dict({**asdict(model.config), **kwargs}, source=f"timm.create_model({variant!r})")
+        different = [k for k in kwargs if getattr(asked, k) != getattr(model.config, k)]
+        if different:
+            raise ValueError(f"{variant}: {different} differ from the loaded model's config ({hub_id}); "
+                             "a pretrained model is built from its own config.json")
+        model.pretrained_cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}  # timm's types
+        return model
     if kwargs.pop("features_only", False):
         raise ValueError(f"{variant}: features_only is not supported; use model.forward_features()")
     if kwargs.pop("in_chans", 3) != 3:
         raise ValueError(f"{variant}: only in_chans=3 is supported (IR images are replicated to 3 channels)")
-    kwargs.setdefault("pretrained_backbone", pretrained)
+    kwargs = {**defaults, **kwargs}
     return MCJAModel(MCJAConfig.from_dict(kwargs, source=f"timm.create_model({variant!r})"))
 
 
 @register_model
 def mcja_resnet50(pretrained: bool = False, **kwargs: Any) -> MCJAModel:
     """MCJA global-feature baseline (arXiv v1): ResNet-50, GeM p=3, BNNeck, no MDA."""
-    kwargs.setdefault("backbone", "resnet50")
-    return _create_mcja("mcja_resnet50", pretrained, **kwargs)
+    return _create_mcja("mcja_resnet50", pretrained, {"backbone": "resnet50"}, **kwargs)
 
 
 @register_model
 def mcja_resnet50_mda(pretrained: bool = False, **kwargs: Any) -> MCJAModel:
     """MCJA (TCSVT): ResNet-50 with MDA after layer2 blocks 2-3 and layer3 blocks 3-5."""
-    kwargs.setdefault("backbone", "resnet50")
-    kwargs.setdefault("mda_layers", (0, 2, 3, 0))
-    return _create_mcja("mcja_resnet50_mda", pretrained, **kwargs)
+    return _create_mcja("mcja_resnet50_mda", pretrained, {"backbone": "resnet50", "mda_layers": (0, 2, 3, 0)}, **kwargs)

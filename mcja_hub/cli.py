@@ -122,42 +122,16 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_files(folder: str) -> list:
-    from mcja_hub.layouts import image_files
-
-    try:
-        return image_files(folder)
-    except FileNotFoundError as e:
-        raise UsageError(str(e)) from None
-
-
-def _weights_id(model) -> str:
-    """A short content hash of the model's tensors: galleries embedded by one model are refused by another."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from mcja_hub.search import embed_gallery, save_gallery
 
-    from safetensors.torch import save_file
-
-    from mcja_hub.evaluation.evaluate import embed_images
-
-    files = _image_files(args.images)
     model = _load_model(args.model)
-    emb = embed_images(model, files, batch_size=args.batch_size, num_workers=args.workers)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    rel = [str(p.relative_to(args.images)) for p in files]
-    save_file({"embeddings": emb.contiguous()}, args.out,
-              metadata={"paths": json.dumps(rel), "root": str(Path(args.images).resolve()), "model": str(args.model),
-                        "weights": _weights_id(model)})
-    print(f"wrote {args.out}: {tuple(emb.shape)} L2-normalised embeddings of {len(files)} images")
+    try:
+        gallery = embed_gallery(model, args.images, batch_size=args.batch_size, num_workers=args.workers)
+    except FileNotFoundError as e:
+        raise UsageError(f"--images {e}") from None
+    save_gallery(gallery, args.images, args.out, model, str(args.model))
+    print(f"wrote {args.out}: {tuple(gallery.embeddings.shape)} L2-normalised embeddings of {len(gallery.paths)} images")
     return 0
 
 
@@ -172,10 +146,8 @@ def _person_id(path) -> int | None:
 def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import torch
-    from safetensors import safe_open
-
     from mcja_hub.evaluation.evaluate import embed_images
+    from mcja_hub.search import distinct_names, load_gallery, rank
     from mcja_hub.viz import ranked_grid
 
     model = _load_model(args.model)
@@ -183,48 +155,26 @@ def _cmd_search(args: argparse.Namespace) -> int:
     for q in queries:
         if not q.is_file():
             raise UsageError(f"--query {q}: no such file")
-    if Path(args.gallery).is_file():  # precomputed with `mcja embed`
-        with safe_open(args.gallery, "pt") as f:
-            gallery_emb, meta = f.get_tensor("embeddings"), f.metadata()
-        gallery = [Path(meta["root"]) / p for p in json.loads(meta["paths"])]
-        weights = _weights_id(model)
-        if meta.get("weights") not in (None, weights):  # embeddings of another model do not compare
-            raise UsageError(f"--gallery {args.gallery} was embedded by another model ({meta.get('model')}, weights "
-                             f"{meta['weights']}) than --model {args.model} (weights {weights}); "
-                             "embed the gallery again with this model")
-    else:
-        gallery = _image_files(args.gallery)
-        gallery_emb = embed_images(model, gallery, num_workers=args.workers)
-    q_emb = embed_images(model, queries, num_workers=0, progress=False)
-    if q_emb.shape[1] != gallery_emb.shape[1]:
-        raise UsageError(f"--gallery {args.gallery}: its embeddings are {gallery_emb.shape[1]}-d, this model's "
-                         f"{q_emb.shape[1]}-d (embed the gallery with this model)")
-    dist = 1 - q_emb @ gallery_emb.T  # cosine distance
-    k = min(args.topk, len(gallery))
-    top = torch.topk(dist, k, dim=1, largest=False)
-    known = all(_person_id(p) is not None for p in [*queries, *gallery])
-    correct = [[_person_id(gallery[j]) == _person_id(q) for j in row] for q, row in zip(queries, top.indices.tolist())]
+    if not Path(args.gallery).exists():
+        raise UsageError(f"--gallery {args.gallery}: no such folder or file")
+    try:
+        gallery = load_gallery(args.gallery, model, f"--model {args.model}", num_workers=args.workers)
+    except ValueError as e:
+        raise UsageError(f"--gallery {e}") from None
+    indices, distances = rank(embed_images(model, queries, num_workers=0, progress=False), gallery.embeddings, args.topk)
+    ranked = [[gallery.paths[j] for j in row] for row in indices.tolist()]
     print("rank  cosine distance (lower is closer)  gallery image")
-    for q, row, d in zip(queries, top.indices.tolist(), top.values.tolist()):
+    for q, row, d in zip(queries, ranked, distances.tolist()):
         print(f"{q}:")
-        for rank, (j, dj) in enumerate(zip(row, d), 1):
-            print(f"  {rank:>3}  {dj:.4f}  {gallery[j]}")
+        for r, (path, dj) in enumerate(zip(row, d), 1):
+            print(f"  {r:>3}  {dj:.4f}  {path}")
     if args.out:
-        ranked_grid(queries, [[gallery[j] for j in row] for row in top.indices.tolist()], args.out,
-                    distances=top.values.tolist(), correct=correct if known else None,
-                    query_labels=_distinct_names(queries))
+        known = all(_person_id(p) is not None for p in [*queries, *gallery.paths])
+        correct = [[_person_id(g) == _person_id(q) for g in row] for q, row in zip(queries, ranked)]
+        ranked_grid(queries, ranked, args.out, distances=distances.tolist(), correct=correct if known else None,
+                    query_labels=distinct_names(queries))
         print(f"wrote {args.out}")
     return 0
-
-
-def _distinct_names(paths: list) -> list[str]:
-    """The shortest path tails that tell the images apart (cam3/0001/0001.jpg vs cam6/0001/0001.jpg)."""
-    parts = [p.parts for p in paths]
-    for k in range(1, max(len(p) for p in parts) + 1):
-        names = ["/".join(p[-k:]) for p in parts]
-        if len(set(names)) == len(set(map(str, paths))):
-            return names
-    return [str(p) for p in paths]
 
 
 def _cmd_push(args: argparse.Namespace) -> int:

@@ -9,53 +9,37 @@ Serves on 127.0.0.1 by default; the gallery is embedded once at start.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
 
 import gradio as gr
-import torch
 
 from mcja_hub import MCJAModel
 from mcja_hub.augment import eval_transform
-from mcja_hub.evaluation.evaluate import embed_images
-from mcja_hub.layouts import image_files
+from mcja_hub.search import Gallery, distinct_names, load_gallery, rank
 
 
-def load_gallery(model: MCJAModel, gallery: str) -> tuple[list[Path], torch.Tensor]:
-    source = Path(gallery)
-    if source.is_file():  # `mcja embed` output
-        from safetensors import safe_open
-
-        with safe_open(str(source), "pt") as f:
-            meta = f.metadata()
-            return [Path(meta["root"]) / p for p in json.loads(meta["paths"])], f.get_tensor("embeddings")
-    try:
-        paths = image_files(source)
-    except FileNotFoundError as e:
-        raise SystemExit(f"--gallery: {e} (give a folder of images or a .safetensors file from `mcja embed`)") from None
-    return paths, embed_images(model, paths, num_workers=0)
-
-
-def build_app(model: MCJAModel, paths: list[Path], gallery_emb: torch.Tensor, topk: int = 10) -> gr.Blocks:
+def build_app(model: MCJAModel, gallery: Gallery, topk: int = 10) -> gr.Blocks:
     c = model.config
+    names = distinct_names(gallery.paths)
 
     def search(image):
         if image is None:
             raise gr.Error("upload a query image first")
         query = model.embed(eval_transform(image, tuple(c.input_size), c.mean, c.std)[None])
-        dist = 1 - (query @ gallery_emb.T)[0]
-        top = torch.topk(dist, min(topk, len(paths)), largest=False)
-        return [(str(paths[i]), f"#{r + 1}  d={d:.3f}  {paths[i].parent.name}/{paths[i].name}")
-                for r, (i, d) in enumerate(zip(top.indices.tolist(), top.values.tolist()))]
+        indices, distances = rank(query, gallery.embeddings, topk)
+        return [(str(gallery.paths[i]), f"#{r + 1}  d={d:.3f}  {names[i]}")
+                for r, (i, d) in enumerate(zip(indices[0].tolist(), distances[0].tolist()))]
 
     with gr.Blocks(title="MCJA visible-infrared person search") as app:
-        gr.Markdown(f"### MCJA person search\nGallery: {len(paths)} images. Upload a query (infrared or visible).")
+        gr.Markdown(f"### MCJA person search\nGallery: {len(gallery.paths)} images. Upload a query (infrared or "
+                    "visible). Under each result: its rank, its cosine distance d to the query (lower is closer) "
+                    "and its file.")
         with gr.Row():
             query = gr.Image(type="pil", label="query", height=320)
-            ranked = gr.Gallery(label=f"top {topk} (cosine distance)", columns=5, height=420)
+            # whole people: person crops are ~1:2, so thumbnails are letterboxed, never cropped
+            ranked = gr.Gallery(label=f"top {topk}, nearest first", columns=5, height=460, object_fit="contain")
         gr.Button("Search").click(search, inputs=query, outputs=ranked, api_name="search")
     return app
 
@@ -69,8 +53,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args(argv)
     model = MCJAModel.from_pretrained(args.model)
-    paths, emb = load_gallery(model, args.gallery)
-    build_app(model, paths, emb, args.topk).launch(server_name=args.host, server_port=args.port)
+    try:
+        gallery = load_gallery(args.gallery, model, f"--model {args.model}")
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"--gallery {e} (give a folder of images or a .safetensors file from `mcja embed`)") from None
+    build_app(model, gallery, args.topk).launch(server_name=args.host, server_port=args.port)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ def main() -> None:
     from mcja_hub.evaluation import evaluate_rankings, sysu_trials
     from mcja_hub.evaluation.evaluate import embed_records
     from mcja_hub.hub import cache_model_folder
+    from mcja_hub.search import rank
     from mcja_hub.viz import plot_cmc, ranked_grid
 
     t0 = time.time()
@@ -64,13 +65,13 @@ def main() -> None:
     trial = protocol.trials[0]
     pids, cams, _ = protocol.arrays()
     emb = embed_records(model, DATA, protocol.records, num_workers=0, progress=False)
-    dist = -(emb[trial.query] @ emb[trial.gallery].T)
     picks = [int(np.flatnonzero(pids[trial.query] == pid)[0]) for pid in sorted(set(pids[trial.query]))[:6]]
-    ranked = [torch.argsort(dist[q])[:8].tolist() for q in picks]
+    indices, distances = rank(emb[trial.query[picks]], emb[trial.gallery], topk=8)
+    ranked = indices.tolist()
     ranked_grid(
         [DATA / protocol.records[trial.query[q]].path for q in picks],
         [[DATA / protocol.records[trial.gallery[j]].path for j in r] for r in ranked], OUT / "ranked.png",
-        distances=[[float(dist[q, j]) for j in r] for q, r in zip(picks, ranked)],
+        distances=distances.tolist(),
         correct=[[pids[trial.gallery[j]] == pids[trial.query[q]] for j in r] for q, r in zip(picks, ranked)],
         query_labels=[f"IR query, id {pids[trial.query[q]]}" for q in picks])
     print(f"{OUT / 'cmc.png'}\n{OUT / 'ranked.png'}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from mcja_hub import MCJAConfig, MCJAModel
+from mcja_hub.search import distinct_names, load_gallery
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +33,9 @@ def test_app_answers_on_loopback(synthetic):
     app_module = _load_app()
     torch.manual_seed(0)
     model = MCJAModel(MCJAConfig(backbone="resnet18", input_size=(64, 32))).eval()
-    paths, emb = app_module.load_gallery(model, str(synthetic["sysu"] / "cam1"))
-    app = app_module.build_app(model, paths, emb, topk=4)
+    gallery = load_gallery(synthetic["sysu"] / "cam1", model)
+    paths, emb = gallery.paths, gallery.embeddings
+    app = app_module.build_app(model, gallery, topk=4)
     port = _free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -46,6 +48,10 @@ def test_app_answers_on_loopback(synthetic):
         from mcja_hub.evaluation.evaluate import embed_images
         q = embed_images(model, [query], num_workers=0, progress=False)
         best = torch.argsort(1 - (q @ emb.T)[0])[:4].tolist()
-        assert [c.split()[-1] for c in captions] == [f"{paths[i].parent.name}/{paths[i].name}" for i in best]
+        names = distinct_names(paths)  # every caption names one image
+        assert [c.split()[-1] for c in captions] == [names[i] for i in best] and len(set(names)) == len(paths)
+        # thumbnails are letterboxed, never cropped: the whole person shows
+        import gradio as gr
+        assert [b.object_fit for b in app.blocks.values() if isinstance(b, gr.Gallery)] == ["contain"]
     finally:
         app.close()

@@ -115,10 +115,10 @@ def test_embed_and_search(synthetic, tmp_path, capsys):
 def test_query_captions_tell_images_apart():
     from pathlib import Path
 
-    from mcja_hub.cli import _distinct_names
-    assert _distinct_names([Path("/d/cam3/0001/0001.jpg"), Path("/d/cam6/0001/0001.jpg")]) == ["cam3/0001/0001.jpg",
-                                                                                             "cam6/0001/0001.jpg"]
-    assert _distinct_names([Path("/d/a.jpg"), Path("/d/b.jpg")]) == ["a.jpg", "b.jpg"]
+    from mcja_hub.search import distinct_names
+    assert distinct_names([Path("/d/cam3/0001/0001.jpg"), Path("/d/cam6/0001/0001.jpg")]) == ["cam3/0001/0001.jpg",
+                                                                                            "cam6/0001/0001.jpg"]
+    assert distinct_names([Path("/d/a.jpg"), Path("/d/b.jpg")]) == ["a.jpg", "b.jpg"]
 
 
 def test_embed_errors_name_the_folder(tmp_path, capsys):

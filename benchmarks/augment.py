@@ -1,7 +1,7 @@
 """Training-augmentation throughput: batched tensor pipeline vs per-image PIL (the released code's way).
 
 Both start from images already resized to 384x192 (uint8 batch vs PIL images) and produce the
-normalised float tensors of SPEC §1.1/1.2 for a batch with the SYSU modality mix (2/3 visible).
+normalised float tensors of docs/method.md §1.1/1.2 for a batch with the SYSU modality mix (2/3 visible).
 The PIL side re-implements the released code's transforms (numpy on PIL images, torchvision PIL
 transforms) in this file; it runs in one process like a single DataLoader worker. Throughput ratios
 are reported at 1 torch thread (per core, the fair comparison: PIL ops are single-threaded) and at

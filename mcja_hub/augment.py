@@ -1,4 +1,4 @@
-"""Modality Alignment Augmentation (MAA) and the train / test pipelines (docs: SPEC §1).
+"""Modality Alignment Augmentation (MAA) and the train / test pipelines (docs: docs/method.md §1).
 
 Written the way timm writes ``RandomErasing`` and ``Mixup``: every random number a batch needs is drawn
 at once as one tensor of uniforms on the generator's device, and applied with broadcasting, masks and
@@ -121,12 +121,12 @@ def sample_boxes(n: int, height: int, width: int, scale: tuple[float, float], ra
 
 
 # ----------------------------------------------------------------------------------------------------
-# The three MAA ops (SPEC §1.4-1.6). Each works on float pixel levels (integers 0..255 stored as float)
+# The three MAA ops (docs/method.md §1.4-1.6). Each works on float pixel levels (integers 0..255 stored as float)
 # and returns levels, rounded as the released uint8 code rounds; the public uint8 wrappers follow each.
 
 
 def _gray_weights(u: torch.Tensor) -> torch.Tensor:
-    """Three U(0,1) draws normalised to sum 1 (SPEC: normalised uniforms, not a flat Dirichlet)."""
+    """Three U(0,1) draws normalised to sum 1 (method.md §1.4: normalised uniforms, not a flat Dirichlet)."""
     return u / u.sum(dim=1, keepdim=True)
 
 
@@ -274,7 +274,7 @@ def channel_select(x: torch.Tensor, channel: int) -> torch.Tensor:
 
 @dataclass
 class AugmentConfig:
-    """Train / test pipeline constants; defaults are the released MCJA recipe (SPEC §1)."""
+    """Train / test pipeline constants; defaults are the released MCJA recipe (docs/method.md §1)."""
 
     size: tuple[int, int] = (384, 192)  # (height, width); images are resized to this first
     # MAA: one of {hue, WG, CC, SJ} chosen uniformly, then applied with probability maa_p
@@ -284,7 +284,7 @@ class AugmentConfig:
     weighted_grayscale: bool = True
     cross_channel_cutmix: bool = True
     spectrum_jitter: bool = True
-    cutmix_faithful: bool = False  # True: the released code's swapped box (SPEC §1.5)
+    cutmix_faithful: bool = False  # True: the released code's swapped box (docs/method.md §1.5)
     cutmix_scale: tuple[float, float] = (0.02, 0.33)
     cutmix_ratio: tuple[float, float] = (0.3, 3.3)
     sj_factor: tuple[float, float] = (0.0, 1.0)
@@ -313,7 +313,7 @@ _MAA_SPLIT = [1, 3, CUTMIX_UNIFORMS, 2]  # uniforms per image of each op, in MAA
 
 
 class ModalityAlignmentAugment(nn.Module):
-    """One of {hue jitter, WG, CC, SJ} uniformly per image, applied with probability ``p`` (SPEC §1.1).
+    """One of {hue jitter, WG, CC, SJ} uniformly per image, applied with probability ``p`` (docs/method.md §1.1).
 
     Disabled ops keep their slot as identity, so disabling one does not raise the others' rate. Every
     op is computed for the whole batch and each image takes the one it drew (``torch.where``): a few
@@ -370,7 +370,7 @@ class ModalityAlignmentAugment(nn.Module):
 
 
 class TrainAugment(nn.Module):
-    """The whole training pipeline after resizing, batched on any device (SPEC §1.1-1.2).
+    """The whole training pipeline after resizing, batched on any device (docs/method.md §1.1-1.2).
 
     uint8 (B, 3, H, W) at ``config.size`` + modality (B,) with 0 = visible, 1 = infrared ->
     MAA on visible images only -> horizontal flip -> pad (fill 127) + random crop back to (H, W) ->
@@ -448,7 +448,7 @@ def eval_transform(image, size: tuple[int, int] = (384, 192), mean=IMAGENET_MEAN
     """Test-time view of one image (PIL or uint8 tensor): resize -> [single channel] -> normalise.
 
     ``channel`` 0/1/2 gives MSER's R/G/B views of a visible image; leave it None for infrared images
-    (SPEC §1.7: the spectral modes never touch IR). No flip test-time augmentation.
+    (docs/method.md §1.7: the spectral modes never touch IR). No flip test-time augmentation.
     """
     x = TF.pil_to_tensor(to_rgb(image)) if not isinstance(image, torch.Tensor) else image
     _check_uint8(x, "eval_transform")

@@ -1,4 +1,4 @@
-"""Readers of the official on-disk dataset layouts (SPEC §6, §12) into plain records, with clear errors.
+"""Readers of the official on-disk dataset layouts (docs/method.md §6) into plain records, with clear errors.
 
 A bottom layer with no ``datasets`` import: the data builders and the evaluation protocols both read
 files through it. Every problem names the file (and line) and what was expected.

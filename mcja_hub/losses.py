@@ -1,4 +1,4 @@
-"""MCJA losses (SPEC §3): the Cross-Modality Retrieval (CMR) ranking loss and the identity loss.
+"""MCJA losses (docs/method.md §3): the Cross-Modality Retrieval (CMR) ranking loss and the identity loss.
 
 No compiled dependency: torchsort's l2 soft rank is computed exactly in plain torch, and at the
 released constants a closed form of it is used (it is exact there, see ``closed_form_valid``).
@@ -85,7 +85,7 @@ def _soft_rank_within(values: torch.Tensor, member: torch.Tensor, eps: float, ex
 
 def cmr_loss(embeddings: torch.Tensor, person_ids: torch.Tensor, modalities: torch.Tensor,
              eps: float = 0.5, exact: bool = False) -> torch.Tensor:
-    """Cross-Modality Retrieval loss (SPEC §3.1): L1 between soft ranks and the ideal ranking.
+    """Cross-Modality Retrieval loss (docs/method.md §3.1): L1 between soft ranks and the ideal ranking.
 
     For each modality present, its samples query the samples of the other modality(ies): distance
     (1 - cos)/2, soft ranks (ascending), target rank 1 for same-identity entries and G (the gallery
@@ -122,7 +122,7 @@ def cmr_loss(embeddings: torch.Tensor, person_ids: torch.Tensor, modalities: tor
 def cross_modal_rank1(embeddings: torch.Tensor, person_ids: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
     """Rank-1 of cross-modal retrieval inside a batch, as a 0-dim tensor: the share of samples with a
     positive of another modality in the batch whose nearest sample of another modality (cosine) is of
-    their identity. A training signal to log next to the CMR loss, whose value barely moves (SPEC §3.2)."""
+    their identity. A training signal to log next to the CMR loss, whose value barely moves (docs/method.md §3.2)."""
     e = F.normalize(embeddings.detach().float(), dim=1)
     other = modalities[:, None] != modalities[None, :]
     nearest = (e @ e.T).masked_fill(~other, -torch.inf).argmax(dim=1)

@@ -1,4 +1,4 @@
-"""Train MCJA (SPEC §4) with accelerate, top to bottom.
+"""Train MCJA (docs/method.md §4) with accelerate, top to bottom.
 
     accelerate launch recipes/train.py --config recipes/configs/sysu.yaml --data-dir /data/SYSU-MM01 [key=value ...]
     accelerate launch --multi_gpu --num_processes 2 recipes/train.py ...   # several GPUs, or CPU processes on a GPU-less machine

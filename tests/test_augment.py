@@ -1,4 +1,4 @@
-"""MAA ops and pipelines: statistics from SPEC §1, parity with PIL / torchvision references."""
+"""MAA ops and pipelines: statistics from docs/method.md §1, parity with PIL / torchvision references."""
 
 import numpy as np
 import pytest
@@ -80,7 +80,7 @@ def _cutmix_stats(faithful, n=4000, chunk=500):
 
 def test_cutmix_intended_box_statistics():
     areas, empty, rows_max, pairs = _cutmix_stats(faithful=False)
-    assert abs(areas.mean() - 0.165) < 0.01  # SPEC §1.5: ~16.5 % mean mixed area
+    assert abs(areas.mean() - 0.165) < 0.01  # docs/method.md §1.5: ~16.5 % mean mixed area
     assert empty < 0.002
     assert areas.max() <= 0.34 and areas[areas > 0].min() >= 0.015
     assert len(pairs) == 6 and min(pairs.values()) / max(pairs.values()) > 0.8  # 6 ordered pairs, uniform
@@ -88,7 +88,7 @@ def test_cutmix_intended_box_statistics():
 
 def test_cutmix_faithful_quirk_statistics():
     areas, empty, rows_max, _ = _cutmix_stats(faithful=True)
-    assert abs(areas.mean() - 0.082) < 0.01  # SPEC §1.5: ~8.2 %
+    assert abs(areas.mean() - 0.082) < 0.01  # docs/method.md §1.5: ~8.2 %
     assert abs(empty - 0.26) < 0.03  # ~26 % empty boxes
     assert rows_max < W  # rows confined to the top W (=192) rows
 

@@ -9,7 +9,7 @@ from conftest import randomize_
 
 
 def released_state_dict(model: MCJAModel) -> dict:
-    """Our weights under the released code's names (SPEC §11), plus its unused ImageNet fc."""
+    """Our weights under the released code's names (docs/method.md §7), plus its unused ImageNet fc."""
     state = {}
     for k, v in model.state_dict().items():
         if k.startswith("mda."):

@@ -37,7 +37,7 @@ def soft_rank_reference(row: list[float], eps: float) -> list[float]:
 
 
 def cmr_reference(emb, pids, mods, eps):
-    """SPEC §3.1 with loops over directions and queries, using the reference soft rank."""
+    """docs/method.md §3.1 with loops over directions and queries, using the reference soft rank."""
     e = F.normalize(emb.double(), dim=1)
     direction_losses = []
     for a in sorted(set(mods.tolist())):
@@ -124,7 +124,7 @@ def test_closed_form_equals_exact_where_valid():
 
 
 def test_closed_form_matches_spec_per_query_formula():
-    """SPEC §3.2: l_q = (G-1)/2 + 2 m (G-m) / (eps G^2) * (mean_pos d - mean_neg d) for one query."""
+    """docs/method.md §3.2: l_q = (G-1)/2 + 2 m (G-m) / (eps G^2) * (mean_pos d - mean_neg d) for one query."""
     G, m, eps = 10, 3, 0.5
     d = torch.rand(1, G, dtype=torch.float64)
     match = torch.zeros(1, G, dtype=torch.bool)

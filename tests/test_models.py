@@ -99,7 +99,7 @@ def test_mda_is_identity_at_init(train):
 
 
 def _mda_reference(mda: MDA, x: torch.Tensor) -> torch.Tensor:
-    """SPEC §2 step by step with explicit loops (eval-mode BNs)."""
+    """docs/method.md §2 step by step with explicit loops (eval-mode BNs)."""
     B, C, H, W = x.shape
     M = mda.sc_conv.out_channels
     out = torch.empty_like(x)

@@ -1,4 +1,4 @@
-"""Memory-bounded re-ranking equals a dense, loop-by-loop transcription of the algorithm (SPEC §5.4)."""
+"""Memory-bounded re-ranking equals a dense, loop-by-loop transcription of the algorithm (docs/method.md §5.4)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The synthetic generator writes the official layouts (SPEC §6, §12) and a sensible VI-ReID problem."""
+"""The synthetic generator writes the official layouts (docs/method.md §6) and a sensible VI-ReID problem."""
 
 import hashlib
 import re

@@ -1,4 +1,4 @@
-"""P identities x K images batches (SPEC §4, the released ``NormTripletSampler``), distributed-aware."""
+"""P identities x K images batches (docs/method.md §4, the released ``NormTripletSampler``), distributed-aware."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Vectorised CMC / mAP / mINP with the SYSU-MM01, RegDB and LLCM discard rules (SPEC §5, §12).
+"""Vectorised CMC / mAP / mINP with the SYSU-MM01, RegDB and LLCM discard rules (docs/method.md §5).
 
 Pure functions on ``(distmat, q_pids, g_pids, q_cams, g_cams)``: queries are processed in chunks on
 whatever device ``distmat`` lives on, so memory stays bounded at any gallery size.

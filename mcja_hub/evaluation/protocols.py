@@ -1,4 +1,4 @@
-"""The benchmark protocols as query / gallery index sets over one list of test images (SPEC §5, §12).
+"""The benchmark protocols as query / gallery index sets over one list of test images (docs/method.md §5).
 
 A ``Protocol`` holds every test image any of its trials uses, so each image is embedded once; a
 ``Trial`` holds index arrays into that list and the discard rule for ``evaluate_rankings``.

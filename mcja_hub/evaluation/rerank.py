@@ -1,4 +1,4 @@
-"""k-reciprocal re-ranking and MSER (Multi-Spectral Enhanced Ranking), memory-bounded (SPEC §5.4).
+"""k-reciprocal re-ranking and MSER (Multi-Spectral Enhanced Ranking), memory-bounded (docs/method.md §5.4).
 
 Same algorithm as the released code (Zhong et al. 2017 as adapted by MPANet / MCJA, without the
 1/2-k1 expansion), computed without any N x N matrix: distances are made in row blocks, only each

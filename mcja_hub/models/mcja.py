@@ -1,6 +1,6 @@
 """MCJA model: a timm CNN trunk (+ optional MDA modules) -> GeM -> BNNeck -> bias-free classifier.
 
-SPEC §2. Order follows timm: config -> building blocks -> model -> ``_create_mcja`` -> entry points.
+docs/method.md §2. Order follows timm: config -> building blocks -> model -> ``_create_mcja`` -> entry points.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _field_type_problem(default: Any, value: Any) -> str | None:
 
 
 class MDA(nn.Module):
-    """Modality Distribution Adapter (SPEC §2): attention-pooled channel gate, residual, identity at init."""
+    """Modality Distribution Adapter (docs/method.md §2): attention-pooled channel gate, residual, identity at init."""
 
     def __init__(self, channels: int, m: int = 2) -> None:
         super().__init__()

@@ -24,7 +24,7 @@ def main():
     from mcja_hub.data import generate_synthetic
 
     with tempfile.TemporaryDirectory() as tmp:
-        data = generate_synthetic(Path(tmp) / "sysu", "sysu", ids=100, seed=0)
+        data = generate_synthetic(Path(tmp) / "sysu", "sysu_mm01", ids=100, seed=0)
         results = {}
         for variant in VARIANTS:
             runs = []

@@ -23,7 +23,7 @@ IDS = 100
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        root = generate_synthetic(Path(tmp) / "sysu", "sysu", ids=IDS, seed=0)
+        root = generate_synthetic(Path(tmp) / "sysu", "sysu_mm01", ids=IDS, seed=0)
         t = time.perf_counter()
         ds = load_vireid("sysu_mm01", root, cache_dir=Path(tmp) / "cache")["train"]
         prepare_s = time.perf_counter() - t

@@ -56,7 +56,7 @@ def main():
     def package():
         dist = -(qf @ pool.T)
         return [r for subsets in settings.values()
-                for r in evaluate_subsets(dist, q_pids, pool_pids, q_cams, pool_cams, subsets, "sysu")]
+                for r in evaluate_subsets(dist, q_pids, pool_pids, q_cams, pool_cams, subsets, "sysu_mm01")]
 
     def loop():
         return [loop_reference((-(qf @ pool[g].T)).numpy(), q_pids, pool_pids[g], q_cams, pool_cams[g])

@@ -52,7 +52,7 @@ def recipe_throughput(device, size, batch, steps: int) -> dict:
     from mcja_hub.data import generate_synthetic
 
     with tempfile.TemporaryDirectory() as tmp:
-        data = generate_synthetic(Path(tmp) / "sysu", "sysu", ids=60, seed=0, size=size,
+        data = generate_synthetic(Path(tmp) / "sysu", "sysu_mm01", ids=60, seed=0, size=size,
                                   images_per_camera=(8, 16) if batch >= 128 else (3, 5))
         p, k = (8, 16) if batch >= 128 else (2, 4)
         args = ["--config", str(ROOT / "recipes/configs/sysu.yaml"), "--data-dir", str(data),

@@ -108,7 +108,7 @@ def _in_box(rows: torch.Tensor, cols: torch.Tensor, top, left, h, w, found) -> t
 def _put_(out: torch.Tensor, mask: torch.Tensor, value: torch.Tensor | float) -> torch.Tensor:
     """``out = where(mask, value, out)`` in place, for a mask broadcasting to ``out``. A lerp with 0/1
     weights (exact at both): on the CPU a ``where`` or ``masked_fill`` whose mask broadcasts over
-    channels or pixels is several times slower (measured)."""
+    channels or pixels takes a slow broadcasting path (benchmarks/augment.py)."""
     if not isinstance(value, torch.Tensor):  # made on the device (as_tensor would copy it from the host)
         value = torch.full((), value, dtype=out.dtype, device=out.device)
     return out.lerp_(value, mask.to(out.dtype))

@@ -68,7 +68,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.device:
         model.to(args.device)
     report = evaluate(model, args.dataset, args.data_dir, modes=args.mode, shots=args.shots, trials=args.trials,
-                      trial=args.trial, rerank=args.rerank, flip=args.flip, batch_size=args.batch_size,
+                      split=args.split, rerank=args.rerank, flip=args.flip, batch_size=args.batch_size,
                       num_workers=args.workers)
     report["model"] = args.model
     print(format_table(report))
@@ -102,7 +102,8 @@ def _cmd_card(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mcja_hub.hub import DATASET_INFO, released_dataset, write_model_card
+    from mcja_hub.data import DATASETS
+    from mcja_hub.hub import released_dataset, write_model_card
     from mcja_hub.models.convert import convert_released_checkpoint
 
     if not Path(args.checkpoint).is_file():
@@ -118,7 +119,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     model.save_pretrained(args.out)
     write_model_card(args.out, None, training)
     print(f"wrote {args.out} (config.json, model.safetensors, README.md); trained on: "
-          f"{DATASET_INFO[dataset][1] + ' (' + how + ')' if dataset else 'not known (give --dataset)'}")
+          f"{DATASETS[dataset].display_name + ' (' + how + ')' if dataset else 'not known (give --dataset)'}")
     return 0
 
 
@@ -229,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_preview_augment)
 
     p = sub.add_parser("synth", help="write a synthetic VI-ReID dataset in an official layout")
-    p.add_argument("--layout", choices=["sysu", "regdb", "llcm"], default="sysu")
+    p.add_argument("--layout", "--dataset", dest="layout", type=_dataset, default="sysu_mm01", metavar=DATASET_CHOICES,
+                   help="whose official layout to write")
     p.add_argument("--out", required=True, help="new (or empty) folder")
     p.add_argument("--ids", type=_count(1), default=60, help="number of identities (default 60)")
     p.add_argument("--seed", type=int, default=0)
@@ -241,12 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a model with a benchmark's official protocol")
     p.add_argument("--model", required=True, help="model folder or Hub id")
     p.add_argument("--revision", default=None)
-    p.add_argument("--dataset", required=True, choices=["sysu_mm01", "regdb", "llcm"])
+    p.add_argument("--dataset", required=True, type=_dataset, metavar=DATASET_CHOICES)
     p.add_argument("--data-dir", required=True, help="the dataset's root folder (official layout)")
     p.add_argument("--mode", nargs="+", default=["all", "indoor"], choices=["all", "indoor"], help="SYSU-MM01 search mode(s)")
     p.add_argument("--shots", nargs="+", type=int, default=[1, 10], choices=[1, 10], help="SYSU-MM01 gallery shots")
     p.add_argument("--trials", type=_count(1), default=10, help="SYSU-MM01 / LLCM trials (default 10)")
-    p.add_argument("--split", "--trial", dest="trial", type=_count(1), default=None,
+    p.add_argument("--split", "--trial", dest="split", type=_count(1), default=None,
                    help="RegDB: the split the model was trained on (1..10); required for RegDB")
     p.add_argument("--rerank", default="none", choices=["none", "kreciprocal", "mser"])
     p.add_argument("--flip", action="store_true", help="average with mirrored images (not in the paper)")
@@ -270,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--last-stride", type=int, default=2, choices=[1, 2])
     p.add_argument("--backbone", default="resnet50")
-    p.add_argument("--dataset", choices=["sysu_mm01", "regdb", "llcm"], default=None,
+    p.add_argument("--dataset", type=_dataset, default=None, metavar=DATASET_CHOICES,
                    help="what it was trained on (default: from the file name, else 395 / 206 / 713 classes)")
     p.set_defaults(func=_cmd_convert)
 
@@ -305,6 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=None)
     p.set_defaults(func=_cmd_export_onnx)
     return parser
+
+
+DATASET_CHOICES = "{sysu_mm01,regdb,llcm}"
+
+
+def _dataset(value: str) -> str:
+    """A dataset name of ``data.DATASETS`` (earlier spellings such as ``sysu`` with a deprecation warning)."""
+    from mcja_hub.data.catalog import dataset
+
+    try:
+        return dataset(value).name
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class UsageError(Exception):

@@ -39,13 +39,16 @@ def cache_model_folder(folder: str | os.PathLike, repo_id: str, cache_dir: str |
     return snapshot
 
 
-DATASET_INFO = {  # dataset_type for the model-index, display name
-    "sysu_mm01": ("sysu-mm01", "SYSU-MM01"),
-    "regdb": ("regdb", "RegDB"),
-    "llcm": ("llcm", "LLCM"),
-}
 CARD_METRICS = (("R1", "rank-1", "Rank-1"), ("R10", "rank-10", "Rank-10"), ("R20", "rank-20", "Rank-20"),
                 ("mAP", "mAP", "mAP"), ("mINP", "mINP", "mINP"))
+
+
+def _names(name: str | None) -> tuple[str | None, str | None]:
+    """(Hub dataset id, display name) of a dataset key."""
+    from .data.catalog import DATASETS
+
+    d = DATASETS.get(name)
+    return (d.hub_id, d.display_name) if d else (name, name)
 
 
 def eval_results(report: dict, data_label: str | None = None) -> list:
@@ -54,12 +57,13 @@ def eval_results(report: dict, data_label: str | None = None) -> list:
     (e.g. "synthetic SYSU-MM01 layout") so a card never passes off synthetic numbers as benchmark ones."""
     from huggingface_hub import EvalResult
 
-    dtype, dname = DATASET_INFO.get(report["dataset"], (report["dataset"], report["dataset"]))
+    dtype, dname = _names(report["dataset"])
     if data_label:
         dtype, dname = f"{dtype}-synthetic" if "synthetic" in data_label else dtype, data_label
+    split = report.get("split", report.get("trial"))  # "trial": reports of earlier versions
     out = []
     for setting, r in report["results"].items():
-        config = setting + (f" split {report['trial']}" if report.get("trial") else "")
+        config = setting + (f" split {split}" if split else "")
         for key, mtype, mname in CARD_METRICS:
             out.append(EvalResult(
                 task_type="image-feature-extraction", task_name="Visible-infrared person re-identification",
@@ -95,8 +99,10 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     if training is None and path.is_file():
         training = ModelCard.load(path).data.to_dict().get("mcja_training") or {}
     report, training = report or {}, training or {}
-    dataset = report.get("dataset") or (training.get("dataset") if training.get("dataset") in DATASET_INFO else None)
-    dtype, dname = DATASET_INFO.get(dataset, (dataset, dataset))
+    dataset = report.get("dataset") or training.get("dataset")
+    dtype, dname = _names(dataset)
+    if dtype == dataset and dname == dataset:  # not a dataset key (e.g. "not known ...")
+        dataset = dtype = dname = None
     marker = (report.get("data") or {}).get("synthetic")  # the generator's marker, found by evaluate()
     if marker and not data_label:
         data_label = (f"synthetic data in the {dname} layout (mcja synth, seed {marker.get('seed')}, "
@@ -105,7 +111,8 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     if data_label:
         description = data_label
     elif dataset:
-        description = f"{dname} ({'split ' + str(report['trial']) if report.get('trial') else 'official splits'})"
+        split = report.get("split", report.get("trial"))
+        description = f"{dname} ({'split ' + str(split) if split else 'official splits'})"
     else:
         description = "the data named in the Training section"
     name = config.backbone.split(".")[0]
@@ -120,17 +127,16 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     return path
 
 
-# The released code's checkpoints: how many training identities each dataset has (its classifier's rows).
-RELEASED_NUM_CLASSES = {395: "sysu_mm01", 206: "regdb", 713: "llcm"}
-
-
 def released_dataset(checkpoint: str | os.PathLike, num_classes: int) -> str | None:
     """The dataset a released checkpoint was trained on, from its file name (``RegDB_model_best-300.pth``)
-    or else its number of classes; None when neither tells."""
+    or else its number of classes (395 / 206 / 713); None when neither tells."""
+    from .data.catalog import DATASETS
+
     stem = Path(checkpoint).name.lower().replace("-", "").replace("_", "")
-    by_name = [key for key in DATASET_INFO if stem.startswith(key.replace("_", "")) or
-               stem.startswith(DATASET_INFO[key][0].replace("-", ""))]
-    return by_name[0] if by_name else RELEASED_NUM_CLASSES.get(num_classes)
+    by_name = [d.name for d in DATASETS.values() if stem.startswith((d.name.replace("_", ""), d.display_name.lower()
+                                                                        .replace("-", "")))]
+    by_classes = [d.name for d in DATASETS.values() if d.num_train_ids == num_classes]
+    return (by_name or by_classes or [None])[0]
 
 
 def push_model(folder: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = False,

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .evaluation.evaluate import embed_images
-from .layouts import image_files
+from .data.layouts import image_files
 
 
 @dataclass

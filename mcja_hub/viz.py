@@ -1,4 +1,4 @@
-"""Pictures for people: augmentation previews (ranked lists and CMC curves join later)."""
+"""Pictures for people: augmentation previews, ranked-list grids and CMC curves (matplotlib, imported lazily)."""
 
 from __future__ import annotations
 

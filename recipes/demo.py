@@ -42,7 +42,7 @@ def main() -> None:
     step("1/5 synthetic SYSU-MM01-layout data")
     if not (DATA / "exp" / "rand_perm_cam.mat").is_file():
         shutil.rmtree(DATA, ignore_errors=True)
-        generate_synthetic(DATA, "sysu", ids=100, seed=0)
+        generate_synthetic(DATA, "sysu_mm01", ids=100, seed=0)
     n_images = sum(1 for _ in DATA.glob("cam*/*/*.jpg"))
     print(f"{DATA} ({n_images} images, 100 identities: 80 train / 20 test)")
 
@@ -90,7 +90,7 @@ def main() -> None:
         p = sysu_trials(DATA, mode=mode, shots=shots, trials=10)
         pp, cc, _ = p.arrays()
         runs = [evaluate_rankings(rng.random((len(t.query), len(t.gallery))), pp[t.query], pp[t.gallery],
-                                  cc[t.query], cc[t.gallery], "sysu") for t in p.trials]
+                                  cc[t.query], cc[t.gallery], "sysu_mm01") for t in p.trials]
         chance[p.trials[0].setting] = (100 * np.mean([r["cmc"][0] for r in runs]), 100 * np.mean([r["mAP"] for r in runs]))
 
     print("\n" + "=" * 78)

@@ -35,11 +35,10 @@ from tqdm.auto import tqdm
 
 from mcja_hub import MCJAConfig, MCJAModel
 from mcja_hub.augment import AugmentConfig, TrainAugment, resize, to_rgb
-from mcja_hub.data import load_vireid
-from mcja_hub.layouts import fingerprint, synthetic_marker
+from mcja_hub.data import DATASETS, build_protocols, dataset, load_vireid
+from mcja_hub.data.layouts import fingerprint, synthetic_marker
 from mcja_hub.data.sampler import PKSampler
 from mcja_hub.evaluation import evaluate, format_table
-from mcja_hub.evaluation.evaluate import build_protocols
 from mcja_hub.hub import write_model_card
 from mcja_hub.losses import cmr_loss, cross_modal_rank1, id_loss
 
@@ -238,6 +237,7 @@ def load_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Na
         base = TrainConfig()
         cfg = TrainConfig(**{s: dataclasses.replace(getattr(base, s), **sections.get(s, {})) for s in SECTIONS},
                           **sections.get("", {}))
+        cfg.data.dataset = dataset(cfg.data.dataset).name  # one name per dataset (old spellings: a warning)
     except ValueError as e:
         parser.error(str(e))
     if not cfg.data.data_dir:
@@ -517,8 +517,8 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
 
     # -- data: the prepared Arrow split, PK batches split across processes ----------------------------
     with accelerator.main_process_first():  # the first process prepares the caches, the others reuse them
-        extra = {"trial": cfg.data.split} if cfg.data.dataset == "regdb" else {}
-        train = load_vireid(cfg.data.dataset, cfg.data.data_dir, **extra)["train"]
+        split = cfg.data.split if DATASETS[cfg.data.dataset].splits > 1 else None
+        train = load_vireid(cfg.data.dataset, cfg.data.data_dir, split=split)["train"]
         cache = decoded_cache_path(train, cfg.model.input_size, main_proc) if cfg.data.cache_decoded else None
         images = TrainImages(train, cfg.model.input_size, cache)
     data_fingerprint = fingerprint(cfg.data.data_dir)  # a resumed run must train on the same files
@@ -610,7 +610,7 @@ def train(cfg: TrainConfig, args: argparse.Namespace) -> dict:
         report = None
         if main_proc:
             target = accelerator.unwrap_model(model) if target is None else target
-            report = evaluate(target, cfg.data.dataset, cfg.data.data_dir, trial=cfg.data.split, protocols=protocols,
+            report = evaluate(target, cfg.data.dataset, cfg.data.data_dir, split=cfg.data.split, protocols=protocols,
                               num_workers=min(cfg.data.num_workers, 2))
             accelerator.print(f"[{tag}]\n" + format_table(report))
         accelerator.wait_for_everyone()

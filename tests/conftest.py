@@ -51,7 +51,7 @@ def synthetic(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("synthetic")
     return {
-        "sysu": generate_synthetic(root / "SYSU-MM01", "sysu", ids=20, seed=3, workers=2),
+        "sysu": generate_synthetic(root / "SYSU-MM01", "sysu_mm01", ids=20, seed=3, workers=2),
         "regdb": generate_synthetic(root / "RegDB", "regdb", ids=10, seed=3, workers=2),
         "llcm": generate_synthetic(root / "LLCM", "llcm", ids=12, seed=3, workers=2),
     }

@@ -45,18 +45,18 @@ def test_sysu_builder_counts_and_labels(synthetic, cache):
     assert row["image"].tobytes() == __import__("PIL.Image", fromlist=["x"]).open(root / row["path"]).convert("RGB").tobytes()
 
 
-def test_regdb_builder_trials(synthetic, cache):
+def test_regdb_builder_splits(synthetic, cache):
     root = synthetic["regdb"]
-    for trial in (1, 7):
-        dsd = load_vireid("regdb", root, cache_dir=cache, trial=trial)
-        for split in ("train", "test"):
+    for split in (1, 7):
+        dsd = load_vireid("regdb", root, cache_dir=cache, split=split)
+        for part in ("train", "test"):
             lines = [l for kind in ("visible", "thermal")
-                     for l in (root / f"idx/{split}_{kind}_{trial}.txt").read_text().splitlines()]
-            ds = dsd[split]
+                     for l in (root / f"idx/{part}_{kind}_{split}.txt").read_text().splitlines()]
+            ds = dsd[part]
             assert sorted(ds["path"]) == sorted(l.split(" ")[0] for l in lines)
             assert Counter(zip(ds["modality"], ds["camera_id"])) == {(0, 2): len(lines) // 2, (1, 3): len(lines) // 2}
         assert sorted(set(dsd["train"]["label"])) == list(range(5))
-        first_visible = (root / f"idx/train_visible_{trial}.txt").read_text().splitlines()[0].split(" ")[0]
+        first_visible = (root / f"idx/train_visible_{split}.txt").read_text().splitlines()[0].split(" ")[0]
         assert dsd["train"].filter(lambda r, path=first_visible: r["path"] == path)[0]["label"] == 0
 
 
@@ -145,15 +145,15 @@ def test_regdb_bad_index_lines(synthetic, tmp_path):
     lines = idx.read_text().splitlines()
     idx.write_text("\n".join(lines[:3] + [lines[3] + " extra"] + lines[4:]))
     with pytest.raises(LayoutError, match=r"test_thermal_2.txt:4: .*expected exactly '<relative path> <integer label>'"):
-        read_regdb(root, trial=2)
+        read_regdb(root, split=2)
     idx.write_text("\n".join(lines[:3] + ["Thermal/1/missing.bmp 0"] + lines[4:]))
     with pytest.raises(LayoutError, match=r"test_thermal_2.txt:4: image .*missing.bmp does not exist"):
-        read_regdb(root, trial=2)
+        read_regdb(root, split=2)
     (root / "idx/train_visible_5.txt").unlink()
     with pytest.raises(LayoutError, match=r"train_visible_5.txt: missing"):
-        read_regdb(root, trial=5)
-    with pytest.raises(ValueError, match="trial must be 1..10"):
-        read_regdb(root, trial=11)
+        read_regdb(root, split=5)
+    with pytest.raises(ValueError, match="split must be 1..10"):
+        read_regdb(root, split=11)
 
 
 def test_llcm_missing_test_folder(synthetic, tmp_path):
@@ -166,15 +166,15 @@ def test_llcm_missing_test_folder(synthetic, tmp_path):
 def test_unknown_dataset_and_options(synthetic, cache):
     with pytest.raises(ValueError, match="unknown dataset 'market1501'"):
         load_vireid("market1501", synthetic["sysu"], cache_dir=cache)
-    with pytest.raises(TypeError, match=r"unexpected options \['trial'\]"):
-        load_vireid("sysu_mm01", synthetic["sysu"], cache_dir=cache, trial=2)
+    with pytest.raises(TypeError, match=r"unexpected option split=2 \(sysu_mm01 has one train/test split\)"):
+        load_vireid("sysu_mm01", synthetic["sysu"], cache_dir=cache, split=2)
 
 
 def test_counts_logged_once_per_load(synthetic, cache, caplog):
     import logging
 
     with caplog.at_level(logging.INFO, logger="mcja_hub.data"):
-        dsd = load_vireid("regdb", synthetic["regdb"], cache_dir=cache, trial=3)
+        dsd = load_vireid("regdb", synthetic["regdb"], cache_dir=cache, split=3)
     lines = [r.getMessage() for r in caplog.records if r.name == "mcja_hub.data"]
     n = len(dsd["train"])
     assert lines == [f"regdb train: {n} images, 5 ids (VIS cam2: {n // 2}, IR cam3: {n // 2})",

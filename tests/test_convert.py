@@ -90,7 +90,7 @@ def test_card_command(tmp_path, capsys):
 
     MCJAModel(MCJAConfig(backbone="resnet18", num_classes=3)).save_pretrained(tmp_path / "m")
     metrics = {"R1": 50.0, "R5": 60.0, "R10": 70.0, "R20": 80.0, "mAP": 40.0, "mINP": 30.0}
-    report = {"dataset": "regdb", "rerank": "none", "dedup_cmc": True, "trial": 2,
+    report = {"dataset": "regdb", "rerank": "none", "dedup_cmc": True, "split": 2,
               "results": {"visible->thermal": {**metrics, "std": {k: 0 for k in metrics}, "trials": 1, "cmc": [0] * 20}}}
     (tmp_path / "r.json").write_text(json.dumps(report))
     assert main(["card", "--model", str(tmp_path / "m"), "--results", str(tmp_path / "r.json"), "--repo-id", "org/x"]) == 0
@@ -111,7 +111,7 @@ def test_card_command_keeps_the_training_record_and_replaces_results(tmp_path):
                                     "changed on resume": "optim.lr 0.001 -> 0.0005 at step 20", "dataset": "sysu_mm01"})
     metrics = {"R1": 50.0, "R5": 60.0, "R10": 70.0, "R20": 80.0, "mAP": 40.0, "mINP": 30.0}
     for r1 in (50.0, 55.5):  # a second report replaces the first one's results
-        report = {"dataset": "sysu_mm01", "rerank": "none", "dedup_cmc": True, "trial": None,
+        report = {"dataset": "sysu_mm01", "rerank": "none", "dedup_cmc": True, "split": None,
                   "results": {"all-search single-shot": {**metrics, "R1": r1, "std": {k: 0 for k in metrics},
                                                          "trials": 10, "cmc": [0] * 20}}}
         (tmp_path / "r.json").write_text(json.dumps(report))

@@ -32,7 +32,10 @@ def oracle_embed(noise=0.0):
 def test_oracle_embeddings_give_perfect_sysu_scores(synthetic, small_model, monkeypatch, rerank):
     monkeypatch.setattr(evaluate_module, "embed_records", oracle_embed())
     if rerank != "none":  # the released k1 = 40 needs more queries than the tiny tree has
-        monkeypatch.setitem(evaluate_module.MSER_PARAMS, "sysu_mm01", (5, 3, 0.3, True))
+        import dataclasses
+
+        sysu = evaluate_module.DATASETS["sysu_mm01"]
+        monkeypatch.setitem(evaluate_module.DATASETS, "sysu_mm01", dataclasses.replace(sysu, mser=(5, 3, 0.3, True)))
     report = evaluate(small_model, "sysu_mm01", synthetic["sysu"], trials=3, rerank=rerank, progress=False)
     assert list(report["results"]) == ["all-search single-shot", "all-search multi-shot",
                                        "indoor-search single-shot", "indoor-search multi-shot"]
@@ -44,8 +47,8 @@ def test_oracle_embeddings_give_perfect_sysu_scores(synthetic, small_model, monk
 
 def test_regdb_and_llcm_directions(synthetic, small_model, monkeypatch):
     monkeypatch.setattr(evaluate_module, "embed_records", oracle_embed(noise=0.05))
-    regdb = evaluate(small_model, "regdb", synthetic["regdb"], trial=2, progress=False)
-    assert list(regdb["results"]) == ["visible->thermal", "thermal->visible"] and regdb["trial"] == 2
+    regdb = evaluate(small_model, "regdb", synthetic["regdb"], split=2, progress=False)
+    assert list(regdb["results"]) == ["visible->thermal", "thermal->visible"] and regdb["split"] == 2
     assert all(r["R1"] == pytest.approx(100) for r in regdb["results"].values())
     llcm = evaluate(small_model, "llcm", synthetic["llcm"], trials=2, progress=False)
     assert list(llcm["results"]) == ["infrared->visible", "visible->infrared"] and not llcm["dedup_cmc"]
@@ -66,7 +69,7 @@ def test_real_model_path(synthetic, small_model):
 
 def test_flip_and_channel_views(synthetic, small_model):
     from mcja_hub.evaluation.evaluate import embed_records
-    from mcja_hub.layouts import read_sysu
+    from mcja_hub.data.layouts import read_sysu
     recs = read_sysu(synthetic["sysu"])["test"][:6]
     a = embed_records(small_model, synthetic["sysu"], recs, num_workers=0, progress=False)
     b = embed_records(small_model, synthetic["sysu"], recs, flip=True, num_workers=0, progress=False)

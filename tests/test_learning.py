@@ -29,12 +29,12 @@ def chance_level(data):
     pids, cams, _ = proto.arrays()
     rng = np.random.default_rng(0)
     runs = [evaluate_rankings(rng.random((len(t.query), len(t.gallery))), pids[t.query], pids[t.gallery],
-                              cams[t.query], cams[t.gallery], "sysu") for t in proto.trials for _ in range(20)]
+                              cams[t.query], cams[t.gallery], "sysu_mm01") for t in proto.trials for _ in range(20)]
     return 100 * np.mean([r["cmc"][0] for r in runs]), 100 * np.mean([r["mAP"] for r in runs])
 
 
 def test_training_lifts_r1_far_above_chance(tmp_path):
-    data = generate_synthetic(tmp_path / "sysu", "sysu", ids=100, seed=0, size=(64, 32))
+    data = generate_synthetic(tmp_path / "sysu", "sysu_mm01", ids=100, seed=0, size=(64, 32))
     chance_r1, chance_map = chance_level(data)
 
     torch.manual_seed(8)

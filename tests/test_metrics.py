@@ -13,7 +13,7 @@ def reference(distmat, q_pids, g_pids, q_cams, g_cams, protocol, dedup, max_rank
     for i in range(len(q_pids)):
         order = np.argsort(distmat[i], kind="stable")
         pids, cams = g_pids[order], g_cams[order]
-        if protocol == "sysu":
+        if protocol == "sysu_mm01":
             qc = 2 if q_cams[i] == 3 else q_cams[i]
             keep = cams != qc
         elif protocol == "llcm":
@@ -52,7 +52,7 @@ def random_problem(seed, n_q=60, n_g=80, n_ids=12, cams=(1, 2, 3, 4, 5, 6), tie_
     return dist, q_pids, g_pids, q_cams, g_cams
 
 
-@pytest.mark.parametrize("protocol", ["sysu", "regdb", "llcm"])
+@pytest.mark.parametrize("protocol", ["sysu_mm01", "regdb", "llcm"])
 @pytest.mark.parametrize("dedup", [True, False])
 @pytest.mark.parametrize("seed,ties", [(0, None), (1, 5), (2, 3), (3, None)])
 def test_matches_reference_loop(protocol, dedup, seed, ties):
@@ -69,10 +69,10 @@ def test_sysu_camera_rule_cam3_queries_ignore_cam2():
     dist = np.array([[0.1, 0.5, 0.9], [0.1, 0.5, 0.9]])
     q_pids, g_pids = np.array([7, 7]), np.array([7, 8, 7])
     g_cams = np.array([2, 1, 4])
-    r3 = evaluate_rankings(dist[:1], q_pids[:1], g_pids, np.array([3]), g_cams, "sysu")
+    r3 = evaluate_rankings(dist[:1], q_pids[:1], g_pids, np.array([3]), g_cams, "sysu_mm01")
     assert r3["cmc"][0] == 0.0 and r3["cmc"][1] == 1.0  # list is [8 (cam1), 7 (cam4)]
     assert r3["mAP"] == pytest.approx(0.5)
-    r6 = evaluate_rankings(dist[1:], q_pids[1:], g_pids, np.array([6]), g_cams, "sysu")
+    r6 = evaluate_rankings(dist[1:], q_pids[1:], g_pids, np.array([6]), g_cams, "sysu_mm01")
     assert r6["cmc"][0] == 1.0 and r6["mAP"] == pytest.approx((1 + 2 / 3) / 2)
     assert r6["mINP"] == pytest.approx(2 / 3)
 
@@ -97,7 +97,7 @@ def test_torch_input_and_device_agnostic():
 
 def test_errors():
     dist, qp, gp, qc, gc = random_problem(0)
-    with pytest.raises(ValueError, match="unknown protocol 'market'"):
+    with pytest.raises(ValueError, match="unknown dataset 'market'"):
         evaluate_rankings(dist, qp, gp, qc, gc, protocol="market")
     with pytest.raises(ValueError, match="distmat is 60x80 but got 59 query pids"):
         evaluate_rankings(dist, qp[:-1], gp, qc, gc)
@@ -110,7 +110,7 @@ def test_errors():
     assert a["mAP"] == evaluate_rankings(dist, qp, gp, qc, gc)["mAP"]
 
 
-@pytest.mark.parametrize("protocol", ["sysu", "llcm"])
+@pytest.mark.parametrize("protocol", ["sysu_mm01", "llcm"])
 @pytest.mark.parametrize("sizes", [(10, 40, 119, None), (3, 20, 30, 50)])  # the whole pool / small galleries
 def test_subsets_equal_reference_loop_on_their_columns(protocol, sizes):
     from mcja_hub.evaluation import evaluate_subsets
@@ -120,7 +120,7 @@ def test_subsets_equal_reference_loop_on_their_columns(protocol, sizes):
     got = evaluate_subsets(dist, qp, gp, qc, gc, subsets, protocol=protocol, chunk_size=13)
     for sub, r in zip(subsets, got):
         cols = np.arange(120) if sub is None else np.sort(sub)  # equal distances rank in pool order
-        cmc, mAP, mINP, n = reference(dist[:, cols], qp, gp[cols], qc, gc[cols], protocol, protocol == "sysu")
+        cmc, mAP, mINP, n = reference(dist[:, cols], qp, gp[cols], qc, gc[cols], protocol, protocol == "sysu_mm01")
         assert r["num_valid_queries"] == n
         np.testing.assert_allclose(r["cmc"], cmc, rtol=0, atol=1e-12)
         assert r["mAP"] == pytest.approx(mAP, abs=1e-12) and r["mINP"] == pytest.approx(mINP, abs=1e-12)

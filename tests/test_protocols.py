@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mcja_hub.evaluation import discard_mask
-from mcja_hub.evaluation.protocols import llcm_trials, regdb_trials, sysu_trials
-from mcja_hub.layouts import LayoutError
+from mcja_hub.data.trials import llcm_trials, regdb_trials, sysu_trials
+from mcja_hub.data.layouts import LayoutError
 
 
 def _sysu_images(root, ids):
@@ -57,7 +57,7 @@ def test_sysu_cam3_queries_never_see_cam2(synthetic):
     t = proto.trials[0]
     import torch
     mask = discard_mask(torch.tensor(pids[t.query]), torch.tensor(pids[t.gallery]), torch.tensor(cams[t.query]),
-                        torch.tensor(cams[t.gallery]), "sysu").numpy()
+                        torch.tensor(cams[t.gallery]), "sysu_mm01").numpy()
     q3 = cams[t.query] == 3
     assert q3.any() and (cams[t.gallery] == 2).any()
     assert mask[q3][:, cams[t.gallery] == 2].all() and not mask[q3][:, cams[t.gallery] != 2].any()
@@ -84,7 +84,7 @@ def test_sysu_errors(synthetic, tmp_path):
 
 
 def test_regdb_both_directions(synthetic):
-    proto = regdb_trials(synthetic["regdb"], trial=4)
+    proto = regdb_trials(synthetic["regdb"], split=4)
     assert proto.settings() == ["visible->thermal", "thermal->visible"]
     _, _, mods = proto.arrays()
     v2t, t2v = proto.trials
@@ -110,7 +110,7 @@ def test_llcm_trials(synthetic):
 
 
 def test_sysu_settings_equal_separate_calls(synthetic):
-    from mcja_hub.evaluation.protocols import sysu_settings
+    from mcja_hub.data.trials import sysu_settings
     together = sysu_settings(synthetic["sysu"], [("all", 1), ("indoor", 10)], trials=2)
     for proto, (mode, shots) in zip(together, [("all", 1), ("indoor", 10)]):
         alone = sysu_trials(synthetic["sysu"], mode=mode, shots=shots, trials=2)
@@ -150,7 +150,7 @@ def test_malformed_rand_perm_cells_are_named(synthetic, tmp_path):
 
 
 def test_duplicate_and_overlapping_ids_are_named(synthetic, tmp_path):
-    from mcja_hub.layouts import read_regdb, read_sysu
+    from mcja_hub.data.layouts import read_regdb, read_sysu
     root = shutil.copytree(synthetic["sysu"], tmp_path / "S")
     train = (root / "exp/train_id.txt").read_text().strip()
     first = train.split(",")[0]

@@ -98,22 +98,22 @@ def test_llcm_layout(synthetic):
 
 
 def test_deterministic_for_a_seed_and_worker_count(tmp_path, monkeypatch):
-    a = generate_synthetic(tmp_path / "a", "sysu", ids=6, seed=5, workers=1)
+    a = generate_synthetic(tmp_path / "a", "sysu_mm01", ids=6, seed=5, workers=1)
     monkeypatch.setattr(time, "asctime", lambda *_: "another day")  # scipy's savemat stamps the time
-    b = generate_synthetic(tmp_path / "b", "sysu", ids=6, seed=5, workers=2)
-    c = generate_synthetic(tmp_path / "c", "sysu", ids=6, seed=6, workers=1)
+    b = generate_synthetic(tmp_path / "b", "sysu_mm01", ids=6, seed=5, workers=2)
+    c = generate_synthetic(tmp_path / "c", "sysu_mm01", ids=6, seed=6, workers=1)
     assert _tree_hash(a) == _tree_hash(b) != _tree_hash(c)
 
 
 def test_refuses_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="unknown layout 'market'"):
+    with pytest.raises(ValueError, match="unknown dataset 'market'"):
         generate_synthetic(tmp_path / "x", "market")
     with pytest.raises(ValueError, match="at least 5 identities"):
-        generate_synthetic(tmp_path / "x", "sysu", ids=3)
+        generate_synthetic(tmp_path / "x", "sysu_mm01", ids=3)
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "f").write_text("x")
     with pytest.raises(FileExistsError, match="not empty"):
-        generate_synthetic(tmp_path / "full", "sysu")
+        generate_synthetic(tmp_path / "full", "sysu_mm01")
 
 
 def test_infrared_has_no_hue_and_colour_carries_no_identity_across_modalities():

@@ -20,7 +20,7 @@ TINY = ["backbone=resnet18", "input_size=[64,32]", "mda_layers=[0,1,1,0]", "p=4"
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     from mcja_hub.data import generate_synthetic
-    return generate_synthetic(tmp_path_factory.mktemp("d") / "sysu", "sysu", ids=12, seed=1, size=(64, 32),
+    return generate_synthetic(tmp_path_factory.mktemp("d") / "sysu", "sysu_mm01", ids=12, seed=1, size=(64, 32),
                               images_per_camera=(3, 5), workers=1)
 
 
@@ -50,7 +50,7 @@ def straight(tiny_data, tmp_path_factory):
 def epoch_ends(data) -> list[int]:
     """Global step at the end of each epoch of TINY, from the sampler itself."""
     from mcja_hub.data.sampler import PKSampler
-    from mcja_hub.layouts import read_sysu
+    from mcja_hub.data.layouts import read_sysu
     sampler, ends = PKSampler([r.label for r in read_sysu(data)["train"]], 4, 4, seed=9), [0]
     for epoch in range(3):
         sampler.set_epoch(epoch)
@@ -220,7 +220,7 @@ def test_two_cpu_processes(tiny_data, tmp_path):
     # the ranks trained on disjoint batches: the run's steps per epoch are half the single-process count
     single = int(proc.stdout.split(" steps/epoch")[0].split(", ")[-1])
     from mcja_hub.data.sampler import PKSampler
-    from mcja_hub.layouts import read_sysu
+    from mcja_hub.data.layouts import read_sysu
     labels = [r.label for r in read_sysu(tiny_data)["train"]]
     full = PKSampler(labels, 4, 4, seed=8)
     assert single == len(full) // 2

@@ -1,18 +1,23 @@
-"""Data: dataset builders (SYSU-MM01, RegDB, LLCM), the synthetic generator and the PK sampler.
+"""Data: everything that knows a dataset or a file layout.
 
-``datasets`` is imported only when a builder is used, so ``import mcja_hub.data`` stays light.
+``catalog.DATASETS`` is the one table of SYSU-MM01, RegDB and LLCM; ``layouts`` reads the official
+layouts; ``trials`` builds the test protocols; ``synthetic`` writes synthetic data in those layouts;
+``builder`` prepares them as ``datasets`` Arrow data; ``sampler`` draws PK batches. ``datasets`` is
+imported only when a builder is used, so ``import mcja_hub.data`` stays light.
 """
 
-from ..layouts import LayoutError, Record, detect_layout, read_llcm, read_regdb, read_sysu
-from .synthetic import LAYOUTS, generate_synthetic
+from .catalog import DATASETS, Dataset, build_protocols, dataset, detect_layout, generate_synthetic
+from .layouts import LayoutError, Record, read_llcm, read_regdb, read_sysu
+from .trials import Protocol, Trial, llcm_trials, regdb_trials, sysu_settings, sysu_trials
 
 
-def load_vireid(name, data_dir, cache_dir=None, **config):
+def load_vireid(name, data_dir, cache_dir=None, split=None, trial=None):
     """See ``mcja_hub.data.builder.load_vireid`` (imported lazily: it needs ``datasets``)."""
     from .builder import load_vireid as _load
 
-    return _load(name, data_dir, cache_dir=cache_dir, **config)
+    return _load(name, data_dir, cache_dir=cache_dir, split=split, trial=trial)
 
 
-__all__ = ["LAYOUTS", "LayoutError", "Record", "detect_layout", "generate_synthetic", "load_vireid",
-           "read_llcm", "read_regdb", "read_sysu"]
+__all__ = ["DATASETS", "Dataset", "LayoutError", "Protocol", "Record", "Trial", "build_protocols", "dataset",
+           "detect_layout", "generate_synthetic", "llcm_trials", "load_vireid", "read_llcm", "read_regdb", "read_sysu",
+           "regdb_trials", "sysu_settings", "sysu_trials"]

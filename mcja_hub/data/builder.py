@@ -1,8 +1,10 @@
-"""The shared ``datasets.GeneratorBasedBuilder`` of the three VI-ReID datasets, and ``load_vireid``.
+"""One ``datasets.GeneratorBasedBuilder`` for the three VI-ReID datasets, and ``load_vireid``.
 
-A builder reads the official layout (``layouts.py``), decodes every image once to catch corrupt
-files before any training starts, and writes Arrow shards with the image bytes embedded, so the
-prepared dataset is self-contained (and can be ``push_to_hub``-ed as a normal Hub dataset).
+The builder reads a dataset's official layout (its reader in ``catalog.DATASETS``), decodes every image
+once to catch corrupt files before any training starts, and writes Arrow shards with the image bytes
+embedded, so the prepared dataset is self-contained (and can be ``push_to_hub``-ed as a normal Hub
+dataset). Its configs are the datasets (``sysu_mm01``, ``llcm``) and RegDB's splits (``regdb-split1`` ..
+``regdb-split10``).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 
-from ..layouts import READERS, LayoutError, Record, detect_layout, fingerprint, verify_images
+from .catalog import DATASETS, dataset, detect_layout
+from .layouts import LayoutError, Record, fingerprint, renamed, verify_images
 
 logger = logging.getLogger("mcja_hub.data")
 
@@ -28,31 +32,39 @@ FEATURES = datasets.Features({
 })
 
 
-class VIReIDBuilder(datasets.GeneratorBasedBuilder):
-    """Base of the per-dataset builders; subclasses set ``LAYOUT`` and the citation."""
+@dataclass
+class VIReIDConfig(datasets.BuilderConfig):
+    dataset: str = "sysu_mm01"
+    split: int = 1  # RegDB's train/test split; the other datasets have one
 
-    VERSION = datasets.Version("1.0.0")
-    LAYOUT = ""
-    CITATION = ""
-    DESCRIPTION = ""
+
+def config_name(name: str, split: int = 1) -> str:
+    return f"{name}-split{split}" if DATASETS[name].splits > 1 else name
+
+
+class VIReIDBuilder(datasets.GeneratorBasedBuilder):
+    VERSION = datasets.Version("1.1.0")
+    BUILDER_CONFIG_CLASS = VIReIDConfig
+    BUILDER_CONFIGS = [VIReIDConfig(name=config_name(d.name, s), dataset=d.name, split=s,
+                                    description=d.description + (f" Split {s}." if d.splits > 1 else ""))
+                       for d in DATASETS.values() for s in range(1, d.splits + 1)]
 
     def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(description=self.DESCRIPTION, features=FEATURES, citation=self.CITATION)
-
-    def _read(self, root: Path) -> dict[str, list[Record]]:
-        return READERS[self.LAYOUT](root)
+        d = DATASETS[self.config.dataset]
+        return datasets.DatasetInfo(description=d.description, features=FEATURES, citation=d.citation)
 
     def _split_generators(self, dl_manager):
+        name = self.config.dataset
         if not self.config.data_dir:
-            raise ValueError(f"{self.LAYOUT}: pass data_dir= (the dataset's root folder; it cannot be downloaded)")
+            raise ValueError(f"{name}: pass data_dir= (the dataset's root folder; it cannot be downloaded)")
         root = Path(self.config.data_dir).expanduser().resolve()
         actual = detect_layout(root)
-        if actual != self.LAYOUT:
-            raise LayoutError(f"{root}: this is a {actual} layout, not {self.LAYOUT}")
-        splits = self._read(root)
+        if actual != name:
+            raise LayoutError(f"{root}: this is a {actual} layout, not {name}")
+        splits = DATASETS[name].read(root, self.config.split)
         verify_images(root, [r for recs in splits.values() for r in recs])
-        return [datasets.SplitGenerator(name=name, gen_kwargs={"root": str(root), "records": recs})
-                for name, recs in splits.items()]
+        return [datasets.SplitGenerator(name=part, gen_kwargs={"root": str(root), "records": recs})
+                for part, recs in splits.items()]
 
     def _generate_examples(self, root: str, records: list[Record]):
         for i, r in enumerate(records):
@@ -61,37 +73,25 @@ class VIReIDBuilder(datasets.GeneratorBasedBuilder):
                       "camera_id": r.camera_id, "modality": r.modality, "path": r.path}
 
 
-def builder_class(name: str) -> type[VIReIDBuilder]:
-    from . import llcm, regdb, sysu_mm01
-
-    classes = {"sysu_mm01": sysu_mm01.SYSUMM01, "regdb": regdb.RegDB, "llcm": llcm.LLCM}
-    if name not in classes:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(classes)}")
-    return classes[name]
-
-
 def load_vireid(name: str | None, data_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
-                **config) -> datasets.DatasetDict:
+                split: int | None = None, trial: int | None = None) -> datasets.DatasetDict:
     """Prepare (once, cached) and load a VI-ReID dataset from its official layout.
 
-    ``name``: "sysu_mm01", "regdb" or "llcm" (None: detect from the folder). RegDB takes
-    ``trial=1..10``. Returns a DatasetDict with "train" and "test" splits; the image counts per split,
-    modality and camera are logged.
+    ``name``: "sysu_mm01", "regdb" or "llcm" (None: detect from the folder). RegDB takes ``split=1..10``
+    (``trial``: its old name; default 1). Returns a DatasetDict with "train" and "test" splits; the image
+    counts per split, modality and camera are logged.
     """
     root = Path(data_dir).expanduser().resolve()
-    name = name or detect_layout(root)
-    cls = builder_class(name)
-    config_name = None
-    if name == "regdb":
-        config_name = f"trial{int(config.pop('trial', 1))}"
-    if config:
-        raise TypeError(f"load_vireid({name!r}): unexpected options {sorted(config)}")
-    builder = cls(data_dir=str(root), cache_dir=str(cache_dir) if cache_dir else None, config_name=config_name,
-                  hash=fingerprint(root))
+    d = dataset(name) if name else DATASETS[detect_layout(root)]
+    split = renamed(split, trial, "split", "trial")
+    if d.splits == 1 and split is not None:
+        raise TypeError(f"load_vireid({d.name!r}): unexpected option split={split} ({d.name} has one train/test split)")
+    builder = VIReIDBuilder(data_dir=str(root), cache_dir=str(cache_dir) if cache_dir else None,
+                            config_name=config_name(d.name, split or 1), dataset_name=d.name, hash=fingerprint(root))
     builder.download_and_prepare()
     dsd = builder.as_dataset()
-    for split, ds in dsd.items():
+    for part, ds in dsd.items():
         counts = Counter(zip(ds["modality"], ds["camera_id"]))
         per = ", ".join(f"{'IR' if m else 'VIS'} cam{c}: {n}" for (m, c), n in sorted(counts.items()))
-        logger.info("%s %s: %d images, %d ids (%s)", name, split, len(ds), len(set(ds["person_id"])), per)
+        logger.info("%s %s: %d images, %d ids (%s)", d.name, part, len(ds), len(set(ds["person_id"])), per)
     return dsd

@@ -8,13 +8,14 @@ garments emit according to their material, never their hue, replicated to 3 chan
 useless across modalities while shape, pattern and luminance structure carry over (infrared brightness
 mixes each material's visible luminance with its heat), as in the real problem. The files are written
 in the same names and formats as the real releases, so the real loading code runs on them.
+
+``generate_synthetic`` (in ``catalog``, next to the dataset table) picks the writer of a dataset and
+leaves a marker file saying the data is synthetic.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .. import __version__
-from ..layouts import SYNTHETIC_MARKER
-
-LAYOUTS = ("sysu", "regdb", "llcm")
+from .layouts import SYSU_CAMERAS, SYSU_IR_CAMERAS, SYSU_OUTDOOR_CAMERAS
 
 # part labels of the rendered label map
 BG, LEG, SHOE, TOP, ARM, HEAD, HAIR, HAT, BAG, PACK, PATTERN = range(11)
@@ -208,8 +206,6 @@ def _save(img: np.ndarray, path: Path, fmt: str) -> None:
     Image.fromarray(img).save(path, format=fmt, **({"quality": 92} if fmt == "JPEG" else {}))
 
 
-# SYSU-MM01: cams 1, 2 (indoor RGB), 3 (indoor IR, same room as cam 2), 4, 5 (outdoor RGB), 6 (outdoor IR)
-SYSU_CAMERAS = {1: (False, False), 2: (False, False), 3: (True, False), 4: (False, True), 5: (False, True), 6: (True, True)}
 
 
 def _sysu_identity(job) -> list[tuple[int, int, int]]:
@@ -220,11 +216,11 @@ def _sysu_identity(job) -> list[tuple[int, int, int]]:
     present[int(rng.choice([1, 2]))] = True  # every id is seen by an indoor RGB camera (indoor search)
     present[int(rng.choice([3, 6]))] = True  # and by an IR camera (it can be a query)
     counts = []
-    for c, (ir, outdoor) in SYSU_CAMERAS.items():
+    for c in SYSU_CAMERAS:
         if not present[c]:
             continue
         n = int(rng.integers(per_cam[0], per_cam[1] + 1))
-        cam = make_camera(c, ir, outdoor, seed)
+        cam = make_camera(c, c in SYSU_IR_CAMERAS, c in SYSU_OUTDOOR_CAMERAS, seed)
         for k in range(1, n + 1):
             _save(render(ident, cam, rng, *size), Path(out) / f"cam{c}" / f"{pid:04d}" / f"{k:04d}.jpg", "JPEG")
         counts.append((c, pid, n))
@@ -286,7 +282,8 @@ def _regdb_identity(job) -> list[str]:
     return files
 
 
-def write_regdb(out: Path, n_ids: int, seed: int, size: tuple[int, int], workers: int) -> None:
+def write_regdb(out: Path, n_ids: int, seed: int, size: tuple[int, int], per_cam: tuple[int, int], workers: int) -> None:
+    """``per_cam`` is ignored: RegDB has 10 visible + 10 thermal images of every identity."""
     pids = list(range(1, n_ids + 1))
     files = dict(zip(pids, _map(_regdb_identity, [(pid, seed, str(out), size) for pid in pids], workers)))
     idx = out / "idx"
@@ -341,33 +338,3 @@ def _map(fn, jobs, workers: int):
         return [fn(j) for j in jobs]
     with ProcessPoolExecutor(workers) as pool:
         return list(pool.map(fn, jobs, chunksize=max(1, len(jobs) // (8 * workers))))
-
-
-def generate_synthetic(out: str | os.PathLike, layout: str = "sysu", ids: int = 60, seed: int = 0,
-                       size: tuple[int, int] = (128, 64), images_per_camera: tuple[int, int] = (4, 8),
-                       workers: int | None = None) -> Path:
-    """Write a synthetic dataset in the official ``layout`` ("sysu", "regdb" or "llcm") under ``out``.
-
-    Deterministic for a seed (also across worker counts). ``images_per_camera`` is the (min, max)
-    number of images per identity and camera (RegDB always has 10 + 10 per identity).
-    """
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
-    minimum = {"sysu": 5, "regdb": 2, "llcm": 3}[layout]
-    if ids < minimum:
-        raise ValueError(f"the {layout} layout needs at least {minimum} identities to fill its splits, got {ids}")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not empty; choose a new folder")
-    out.mkdir(parents=True, exist_ok=True)
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    marker = {"generator": "mcja_hub.data.generate_synthetic", "version": __version__, "layout": layout,
-              "ids": ids, "seed": seed, "size": list(size), "images_per_camera": list(images_per_camera)}
-    (out / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")  # reports and cards read it
-    if layout == "sysu":
-        write_sysu(out, ids, seed, size, images_per_camera, workers)
-    elif layout == "regdb":
-        write_regdb(out, ids, seed, size, workers)
-    else:
-        write_llcm(out, ids, seed, size, images_per_camera, workers)
-    return out

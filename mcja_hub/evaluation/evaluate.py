@@ -13,14 +13,14 @@ import torch
 from PIL import Image
 
 from ..augment import eval_transform, to_rgb
-from ..layouts import Record, fingerprint, synthetic_marker
-from .metrics import DEFAULT_DEDUP, evaluate_subsets
-from .protocols import Protocol, llcm_trials, regdb_trials, sysu_settings
-from .rerank import MSER_PARAMS, k_reciprocal_rerank
+from ..data.catalog import DATASETS, build_protocols, dataset as dataset_entry
+from ..data.layouts import Record, fingerprint, renamed, synthetic_marker
+from ..data.trials import Protocol
+from .metrics import evaluate_subsets
+from .rerank import k_reciprocal_rerank
 
 RERANK = ("none", "kreciprocal", "mser")
 METRICS = ("R1", "R5", "R10", "R20", "mAP", "mINP")
-DATASET_NAMES = {"sysu_mm01": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM"}
 
 
 class _Images(torch.utils.data.Dataset):
@@ -65,34 +65,24 @@ def embed_records(model, root: str | Path, records: list[Record], channel: int |
                         progress, desc)
 
 
-def build_protocols(dataset: str, data_dir: str | Path, modes=("all", "indoor"), shots=(1, 10), trials: int = 10,
-                    trial: int | None = None) -> list[Protocol]:
-    if dataset == "sysu_mm01":
-        return sysu_settings(data_dir, [(m, s) for m in modes for s in shots], trials)
-    if dataset == "regdb":
-        if trial is None:  # no default: a model evaluated on another split's test ids has seen them in training
-            raise ValueError("RegDB evaluation needs the split the model was trained on (trial / --split 1..10)")
-        return [regdb_trials(data_dir, trial)]
-    if dataset == "llcm":
-        return [llcm_trials(data_dir, trials)]
-    raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASET_NAMES)}")
-
-
 def evaluate(model, dataset: str, data_dir: str | Path, *, modes=("all", "indoor"), shots=(1, 10), trials: int = 10,
-             trial: int | None = None, rerank: str = "none", flip: bool = False, dedup: bool | None = None,
+             split: int | None = None, trial: int | None = None, rerank: str = "none", flip: bool = False,
+             dedup: bool | None = None,
              batch_size: int = 128, num_workers: int = 2, max_rank: int = 20, progress: bool = True,
              protocols: list[Protocol] | None = None) -> dict:
     """Evaluate ``model`` (anything with ``embed`` and ``config``, e.g. MCJAModel) on a benchmark.
 
-    SYSU-MM01: every (mode, shots) setting over ``trials`` official trials. RegDB: split ``trial``
-    (required: the split the model was trained on), both directions. LLCM: ``trials`` seeded galleries, both
-    directions. ``rerank``: "none", "kreciprocal" or "mser" (the released per-dataset constants).
+    SYSU-MM01: every (mode, shots) setting over ``trials`` official trials. RegDB: ``split`` (required:
+    the split the model was trained on; ``trial`` is its old name), both directions. LLCM: ``trials``
+    seeded galleries, both directions. ``rerank``: "none", "kreciprocal" or "mser" (the released per-dataset constants).
     ``protocols``: the ``build_protocols`` of these settings, when already built (a training run checks
     them before its first step).
     """
     if rerank not in RERANK:
         raise ValueError(f"rerank must be one of {RERANK}, got {rerank!r}")
-    protocols = protocols or build_protocols(dataset, data_dir, modes, shots, trials, trial)
+    dataset = dataset_entry(dataset).name
+    split = renamed(split, trial, "split", "trial")
+    protocols = protocols or build_protocols(dataset, data_dir, modes, shots, trials, split)
     records = protocols[0].records  # identical test list for all of a dataset's protocols
     pids, cams, mods = protocols[0].arrays()
     was_training = model.training
@@ -128,8 +118,8 @@ def evaluate(model, dataset: str, data_dir: str | Path, *, modes=("all", "indoor
             per_setting[setting] = runs
     return {
         "dataset": dataset, "rerank": rerank, "flip": flip,
-        "dedup_cmc": DEFAULT_DEDUP[protocols[0].trials[0].rule] if dedup is None else dedup,
-        "trial": trial if dataset == "regdb" else None,
+        "dedup_cmc": DATASETS[dataset].dedup_cmc if dedup is None else dedup,
+        "split": split if DATASETS[dataset].splits > 1 else None,
         # where the numbers come from: the data (synthetic or not, whatever a config says) and the protocol
         "data": {"dir": str(Path(data_dir).resolve()), "fingerprint": fingerprint(data_dir),
                  "synthetic": synthetic_marker(data_dir)},
@@ -144,7 +134,7 @@ def _distances(views: list[torch.Tensor], q: np.ndarray, g: np.ndarray, mods: np
     base = views[0]
     if rerank == "none":
         return -(base[q] @ base[g].T)  # cosine distance ranking on unit vectors
-    k1, k2, lam, mask = MSER_PARAMS[dataset]
+    k1, k2, lam, mask = DATASETS[dataset].mser
     if rerank == "kreciprocal":
         return k_reciprocal_rerank(base[q], base[g], k1, k2, lam, mask)
     # MSER: the visible side contributes its 4 spectral versions
@@ -168,8 +158,9 @@ def summarize(runs: list[dict]) -> dict:
 
 def format_table(report: dict) -> str:
     """The results as papers print them: one row per setting, mean (± std over trials)."""
-    name = DATASET_NAMES.get(report["dataset"], report["dataset"])
-    title = f"{name}" + (f" split {report['trial']}" if report.get("trial") else "")
+    name = DATASETS[report["dataset"]].display_name if report["dataset"] in DATASETS else report["dataset"]
+    split = report.get("split", report.get("trial"))  # "trial": reports of earlier versions
+    title = f"{name}" + (f" split {split}" if split else "")
     title += f" | re-ranking: {report['rerank']} | CMC {'identity-deduplicated' if report['dedup_cmc'] else 'plain'}"
     width = max(len(s) for s in report["results"]) + 2
     lines = [title, "setting".ljust(width) + "".join(m.rjust(15) for m in METRICS)]

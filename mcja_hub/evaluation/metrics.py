@@ -1,7 +1,8 @@
-"""Vectorised CMC / mAP / mINP with the SYSU-MM01, RegDB and LLCM discard rules (docs/method.md §5).
+"""Vectorised CMC / mAP / mINP (docs/method.md §5).
 
 Pure functions on ``(distmat, q_pids, g_pids, q_cams, g_cams)``: queries are processed in chunks on
-whatever device ``distmat`` lives on, so memory stays bounded at any gallery size.
+whatever device ``distmat`` lives on, so memory stays bounded at any gallery size. ``protocol`` names
+the dataset whose rules apply (which gallery items a query ignores, which CMC): ``data.DATASETS``.
 """
 
 from __future__ import annotations
@@ -9,10 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-PROTOCOLS = ("sysu", "regdb", "llcm")
-# Identity-deduplicated CMC by default where the reference code uses it: the official SYSU protocol
-# and the released MCJA code (also for RegDB); LLCM's reference code uses the plain CMC.
-DEFAULT_DEDUP = {"sysu": True, "regdb": True, "llcm": False}
+from ..data.catalog import dataset
 
 
 def _as_tensor(x, device) -> torch.Tensor:
@@ -32,22 +30,14 @@ def _labels(x, name: str, device) -> torch.Tensor:
 
 def discard_mask(q_pids: torch.Tensor, g_pids: torch.Tensor, q_cams: torch.Tensor, g_cams: torch.Tensor,
                  protocol: str) -> torch.Tensor | None:
-    """(Q, G) True where a gallery item does not count for that query, or None if nothing is discarded.
-
-    sysu: same camera as the query, with camera 3 (indoor IR) treated as camera 2 (same room), so
-    cam-3 queries ignore cam-2 gallery images. regdb: nothing. llcm: same identity *and* camera.
-    """
-    if protocol == "sysu":
-        q = torch.where(q_cams == 3, torch.full_like(q_cams, 2), q_cams)
-        return q[:, None] == g_cams[None, :]
-    if protocol == "llcm":
-        return (q_pids[:, None] == g_pids[None, :]) & (q_cams[:, None] == g_cams[None, :])
-    if protocol == "regdb":
-        return None
-    raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    """(Q, G) True where a gallery item does not count for that query under ``protocol``'s rule, or None
+    if nothing is discarded. SYSU-MM01: same camera, cam3 counted as cam2 (the same room); RegDB:
+    nothing; LLCM: same identity and camera."""
+    rule = dataset(protocol).discard
+    return None if rule is None else rule(q_pids, g_pids, q_cams, g_cams)
 
 
-def evaluate_rankings(distmat, q_pids, g_pids, q_cams, g_cams, protocol: str = "sysu", max_rank: int = 20,
+def evaluate_rankings(distmat, q_pids, g_pids, q_cams, g_cams, protocol: str = "sysu_mm01", max_rank: int = 20,
                       dedup: bool | None = None, chunk_size: int | None = None) -> dict:
     """CMC (fractions, length ``max_rank``), mAP and mINP of a query x gallery distance matrix.
 
@@ -56,7 +46,7 @@ def evaluate_rankings(distmat, q_pids, g_pids, q_cams, g_cams, protocol: str = "
     skipped (``num_valid_queries`` counts the rest). AP averages k / (position of the k-th match) and
     INP is (number of matches) / (position of the last match), both on the full list; the CMC uses the
     identity-deduplicated list (each gallery identity counted at its first position) when ``dedup``
-    (default: the protocol's reference behaviour, see DEFAULT_DEDUP). Distances must be finite.
+    (default: the dataset's reference behaviour, ``DATASETS[protocol].dedup_cmc``). Distances must be finite.
     """
     return evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, [None], protocol, max_rank, dedup, chunk_size)[0]
 
@@ -93,7 +83,7 @@ def _buckets(d: torch.Tensor, match_d: torch.Tensor, match_col: torch.Tensor, n_
     ``match_d`` / ``match_col`` are the matches' distances and pool columns sorted by (distance, column)
     and ``n_match`` counts the real ones per row. Equal distances rank by pool column (stable sort).
 
-    Same as ``searchsorted`` plus a tie rule, but about 3x faster on CPU: items go to uniform bins of
+    Same as ``searchsorted`` plus a tie rule, without its per-item binary search: items go to uniform bins of
     the row's distance range (monotone arithmetic, so a bin never holds values out of order with
     another bin); a table gives, per bin, the number of matches in lower bins, and only the few items
     that share a bin with a match are compared with those matches one by one.
@@ -126,7 +116,7 @@ def _buckets(d: torch.Tensor, match_d: torch.Tensor, match_col: torch.Tensor, n_
     return bucket
 
 
-def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol: str = "sysu", max_rank: int = 20,
+def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol: str = "sysu_mm01", max_rank: int = 20,
                      dedup: bool | None = None, chunk_size: int | None = None) -> list[dict]:
     """``evaluate_rankings`` for several galleries that are subsets of one pool, as the SYSU-MM01 and LLCM
     trials are (``subsets``: index arrays into the pool's columns, or None for the whole pool); a
@@ -150,12 +140,11 @@ def evaluate_subsets(distmat, q_pids, g_pids, q_cams, g_cams, subsets, protocol:
     if (len(q_pids), len(q_cams), len(g_pids), len(g_cams)) != (n_q, n_q, n_g, n_g):
         raise ValueError(f"distmat is {n_q}x{n_g} but got {len(q_pids)} query pids, {len(q_cams)} query cams, "
                          f"{len(g_pids)} gallery pids, {len(g_cams)} gallery cams")
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    protocol = dataset(protocol).name
     if dist.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(dist))).all()):  # NaN propagates
         raise ValueError(f"distmat has {int((~torch.isfinite(dist)).sum())} NaN or infinite values; "
                          "the ranking would be undefined")
-    dedup = DEFAULT_DEDUP[protocol] if dedup is None else dedup
+    dedup = dataset(protocol).dedup_cmc if dedup is None else dedup
     if n_g == 0:
         raise ValueError("the gallery is empty")
     member = torch.ones(len(subsets), n_g, dtype=torch.bool, device=device)

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import torch
 
-# per-dataset constants of the released code: (k1, k2, lambda, mask gallery neighbours)
-MSER_PARAMS = {"sysu_mm01": (40, 20, 0.3, True), "regdb": (50, 10, 0.2, False), "llcm": (40, 20, 0.3, True)}
-
 
 def _sqdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1)[None, :] - 2 * a @ b.T).clamp_(min=0)
@@ -101,7 +98,10 @@ def k_reciprocal_rerank(query: list[torch.Tensor] | torch.Tensor, gallery: list[
 
 def mser_rerank(query: list[torch.Tensor], gallery: list[torch.Tensor], dataset: str = "sysu_mm01",
                 **overrides) -> torch.Tensor:
-    """MSER with the released per-dataset constants (``overrides`` may change k1, k2, lambda_value)."""
-    k1, k2, lam, mask = MSER_PARAMS[dataset]
+    """MSER with the released per-dataset constants, ``DATASETS[dataset].mser`` (``overrides`` may change
+    k1, k2, lambda_value)."""
+    from ..data.catalog import dataset as dataset_entry
+
+    k1, k2, lam, mask = dataset_entry(dataset).mser
     params = dict(k1=k1, k2=k2, lambda_value=lam, mask_gallery=mask) | overrides
     return k_reciprocal_rerank(query, gallery, **params)

@@ -1,7 +1,7 @@
-"""The benchmark protocols as query / gallery index sets over one list of test images (docs/method.md §5).
+"""The benchmarks' test trials as query / gallery index sets over one list of test images (docs/method.md §5).
 
 A ``Protocol`` holds every test image any of its trials uses, so each image is embedded once; a
-``Trial`` holds index arrays into that list and the discard rule for ``evaluate_rankings``.
+``Trial`` holds index arrays into that list and the dataset whose metric rules apply to it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..layouts import LayoutError, Record, read_llcm, read_regdb, read_sysu
+from .layouts import LayoutError, Record, read_llcm, read_regdb, read_sysu, renamed
 
 SYSU_GALLERY_CAMERAS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
 
@@ -22,7 +22,7 @@ class Trial:
     number: int  # 1-based trial number
     query: np.ndarray  # indices into Protocol.records
     gallery: np.ndarray
-    rule: str  # discard rule / metric protocol: "sysu", "regdb" or "llcm"
+    rule: str  # the dataset whose discard rule / CMC variant apply (catalog.DATASETS): "sysu_mm01", "regdb", "llcm"
 
 
 @dataclass
@@ -108,7 +108,7 @@ def sysu_settings(data_dir: str | Path, settings: list[tuple[str, int]], trials:
                         if name not in by_name:
                             raise LayoutError(f"rand_perm_cam.mat names {name}.* (trial {t + 1}), which is not in {root}")
                         gallery.append(by_name[name])
-            protocol.trials.append(Trial(setting, t + 1, query, np.array(gallery), "sysu"))
+            protocol.trials.append(Trial(setting, t + 1, query, np.array(gallery), "sysu_mm01"))
         protocols.append(protocol)
     return protocols
 
@@ -129,17 +129,20 @@ def _check_perm_cell(cells: np.ndarray, cam: int, pid: int, n_images: int, path:
             raise LayoutError(f"{where}, trial {t + 1}: {rows[t].tolist()[:12]} is not a permutation of 1..{n_images}")
 
 
-def regdb_trials(data_dir: str | Path, trial: int = 1) -> Protocol:
-    """RegDB split ``trial``: all test images, visible->thermal and thermal->visible.
+def regdb_trials(data_dir: str | Path, split: int | None = None, trial: int | None = None) -> Protocol:
+    """RegDB split ``split`` (``trial``: its old name): all test images, visible->thermal and thermal->visible.
 
     Each split must be evaluated with the model trained on that split's training ids (the paper
     protocol averages 10 such models); a model from another split has seen these test ids.
     """
-    records = read_regdb(Path(data_dir), trial)["test"]
+    split = renamed(split, trial, "split", "trial")
+    if split is None:
+        raise ValueError("RegDB trials need the split (1..10) the model was trained on")
+    records = read_regdb(Path(data_dir), split)["test"]
     modality = np.array([r.modality for r in records])
     vis, ir = np.flatnonzero(modality == 0), np.flatnonzero(modality == 1)
-    return Protocol("regdb", records, [Trial("visible->thermal", trial, vis, ir, "regdb"),
-                                       Trial("thermal->visible", trial, ir, vis, "regdb")])
+    return Protocol("regdb", records, [Trial("visible->thermal", split, vis, ir, "regdb"),
+                                       Trial("thermal->visible", split, ir, vis, "regdb")])
 
 
 def llcm_trials(data_dir: str | Path, trials: int = 10) -> Protocol:

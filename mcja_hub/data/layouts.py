@@ -1,7 +1,8 @@
 """Readers of the official on-disk dataset layouts (docs/method.md §6) into plain records, with clear errors.
 
-A bottom layer with no ``datasets`` import: the data builders and the evaluation protocols both read
-files through it. Every problem names the file (and line) and what was expected.
+A bottom layer with no ``datasets`` import: the builders, the trials and the synthetic writers read and
+write files through it. Every problem names the file (and line) and what was expected. Which reader
+belongs to which dataset is in ``catalog.DATASETS``.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 SYSU_CAMERAS = (1, 2, 3, 4, 5, 6)
-SYSU_IR_CAMERAS = (3, 6)
+SYSU_IR_CAMERAS = (3, 6)  # cam3 is indoor (the room of cam2), cam6 outdoor
+SYSU_OUTDOOR_CAMERAS = (4, 5, 6)
 REGDB_VISIBLE_CAMERA, REGDB_THERMAL_CAMERA = 2, 3  # as the released code labels them
 
 
@@ -33,6 +36,16 @@ class Record:
     camera_id: int
     modality: int  # 0 visible, 1 infrared
     label: int = -1  # contiguous training label, -1 outside the training split
+
+
+def renamed(new_value, old_value, new: str, old: str):
+    """``new_value``, or ``old_value`` of a renamed argument (with a FutureWarning) when only that is given."""
+    if old_value is None:
+        return new_value
+    if new_value is not None and new_value != old_value:
+        raise TypeError(f"{new}={new_value!r} and its old name {old}={old_value!r} disagree; give {new} only")
+    warnings.warn(f"{old}= is now {new}=; the old name works until the next release", FutureWarning, stacklevel=3)
+    return old_value
 
 
 def _require(path: Path, what: str) -> Path:
@@ -164,25 +177,25 @@ def _read_index(root: Path, index: Path) -> list[tuple[str, int, int]]:
     return entries
 
 
-def read_regdb(root: str | Path, trial: int = 1) -> dict[str, list[Record]]:
-    """One of the 10 official splits; person id = the image's folder name."""
+def read_regdb(root: str | Path, split: int = 1) -> dict[str, list[Record]]:
+    """One of the 10 official train/test splits; person id = the image's folder name."""
     root = Path(root)
-    if trial not in range(1, 11):
-        raise ValueError(f"RegDB trial must be 1..10, got {trial}")
+    if split not in range(1, 11):
+        raise ValueError(f"RegDB split must be 1..10, got {split}")
     splits = {}
-    for split in ("train", "test"):
+    for part in ("train", "test"):
         records = []
         for modality, kind, camera in ((0, "visible", REGDB_VISIBLE_CAMERA), (1, "thermal", REGDB_THERMAL_CAMERA)):
-            index = root / "idx" / f"{split}_{kind}_{trial}.txt"
+            index = root / "idx" / f"{part}_{kind}_{split}.txt"
             for rel, _, n in _read_index(root, index):  # the label field is per-file; the folder is the id
                 folder = Path(rel).parent.name
                 if not folder.isdigit():
                     raise LayoutError(f"{index}:{n}: {rel}: the parent folder must be the integer person id")
                 records.append(Record(rel, int(folder), camera, modality))
-        splits[split] = _relabel(records, [r.person_id for r in records]) if split == "train" else records
+        splits[part] = _relabel(records, [r.person_id for r in records]) if part == "train" else records
     overlap = sorted({r.person_id for r in splits["train"]} & {r.person_id for r in splits["test"]})
     if overlap:
-        raise LayoutError(f"{root / 'idx'}: split {trial} has ids {overlap[:10]} in both its train and test index files")
+        raise LayoutError(f"{root / 'idx'}: split {split} has ids {overlap[:10]} in both its train and test index files")
     return splits
 
 
@@ -233,28 +246,6 @@ def read_llcm(root: str | Path) -> dict[str, list[Record]]:
 
 
 # ----------------------------------------------------------------------------------------------------
-
-READERS = {"sysu_mm01": read_sysu, "regdb": read_regdb, "llcm": read_llcm}
-SIGNATURES = {  # a file that only that layout has
-    "sysu_mm01": "exp/train_id.txt",
-    "regdb": "idx/train_visible_1.txt",
-    "llcm": "idx/train_vis.txt",
-}
-
-
-def detect_layout(root: str | Path) -> str:
-    """Which official layout a folder has, or a LayoutError saying what each would need."""
-    root = Path(root)
-    if not root.is_dir():
-        raise LayoutError(f"{root}: no such folder")
-    found = [name for name, sig in SIGNATURES.items() if (root / sig).is_file()]
-    if len(found) == 1:
-        return found[0]
-    expected = "; ".join(f"{name}: {sig}" for name, sig in SIGNATURES.items())
-    if not found:
-        raise LayoutError(f"{root}: matches no known dataset layout (looked for {expected})")
-    raise LayoutError(f"{root}: looks like several layouts at once ({found}); point at one dataset's root")
-
 
 def verify_images(root: str | Path, records: list[Record], progress: bool = True) -> None:
     """Decode every image once; raise naming each unreadable / corrupt file."""

@@ -1,6 +1,6 @@
 """Train MCJA (docs/method.md §4) with accelerate, top to bottom.
 
-    accelerate launch recipes/train.py --config recipes/configs/sysu.yaml --data-dir /data/SYSU-MM01 [key=value ...]
+    accelerate launch recipes/train.py --config recipes/configs/sysu.yaml --data-dir /data/SYSU-MM01 [section.key=value ...]
     accelerate launch --multi_gpu --num_processes 2 recipes/train.py ...   # several GPUs, or CPU processes on a GPU-less machine
     accelerate launch --mixed_precision bf16 recipes/train.py ...       # AMP; GeM, losses stay fp32
     python recipes/train.py --config ... --resume latest                # continue exactly where it stopped

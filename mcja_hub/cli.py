@@ -207,6 +207,9 @@ def _count(low: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mcja_hub.data.catalog import DATASETS
+
+    dataset_choices = "{" + ",".join(DATASETS) + "}"
     from mcja_hub import __version__
 
     parser = argparse.ArgumentParser(prog="mcja", description="MCJA visible-infrared person re-identification")
@@ -230,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_preview_augment)
 
     p = sub.add_parser("synth", help="write a synthetic VI-ReID dataset in an official layout")
-    p.add_argument("--layout", "--dataset", dest="layout", type=_dataset, default="sysu_mm01", metavar=DATASET_CHOICES,
+    p.add_argument("--layout", "--dataset", dest="layout", type=_dataset, default="sysu_mm01", metavar=dataset_choices,
                    help="whose official layout to write")
     p.add_argument("--out", required=True, help="new (or empty) folder")
     p.add_argument("--ids", type=_count(1), default=60, help="number of identities (default 60)")
@@ -243,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a model with a benchmark's official protocol")
     p.add_argument("--model", required=True, help="model folder or Hub id")
     p.add_argument("--revision", default=None)
-    p.add_argument("--dataset", required=True, type=_dataset, metavar=DATASET_CHOICES)
+    p.add_argument("--dataset", required=True, type=_dataset, metavar=dataset_choices)
     p.add_argument("--data-dir", required=True, help="the dataset's root folder (official layout)")
     p.add_argument("--mode", nargs="+", default=["all", "indoor"], choices=["all", "indoor"], help="SYSU-MM01 search mode(s)")
     p.add_argument("--shots", nargs="+", type=int, default=[1, 10], choices=[1, 10], help="SYSU-MM01 gallery shots")
@@ -272,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--last-stride", type=int, default=2, choices=[1, 2])
     p.add_argument("--backbone", default="resnet50")
-    p.add_argument("--dataset", type=_dataset, default=None, metavar=DATASET_CHOICES,
+    p.add_argument("--dataset", type=_dataset, default=None, metavar=dataset_choices,
                    help="what it was trained on (default: from the file name, else 395 / 206 / 713 classes)")
     p.set_defaults(func=_cmd_convert)
 
@@ -309,17 +312,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-DATASET_CHOICES = "{sysu_mm01,regdb,llcm}"
-
-
 def _dataset(value: str) -> str:
     """A dataset name of ``data.DATASETS`` (earlier spellings such as ``sysu`` with a deprecation warning)."""
+    import warnings
+
     from mcja_hub.data.catalog import dataset
 
     try:
-        return dataset(value).name
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            name = dataset(value).name
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    for w in caught:  # one line, not a warning pointing into argparse
+        print(f"mcja: {w.message}", file=sys.stderr)
+    return name
 
 
 class UsageError(Exception):

@@ -53,3 +53,16 @@ def test_old_names_and_arguments_still_work(synthetic, tmp_path):
         regdb_trials(synthetic["regdb"], split=2, trial=3)
     with pytest.raises(ValueError, match="need the split"):
         regdb_trials(synthetic["regdb"])
+
+
+def test_cli_takes_old_names_with_one_line(tmp_path, capsys):
+    from mcja_hub.cli import main
+
+    assert main(["synth", "--layout", "sysu", "--out", str(tmp_path / "s"), "--ids", "5", "--height", "32",
+                 "--width", "16", "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "mcja: dataset name 'sysu' is now 'sysu_mm01'" in captured.err and "sysu_mm01 layout" in captured.out
+    assert detect_layout(tmp_path / "s") == "sysu_mm01"
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", "m", "--dataset", "market", "--data-dir", "d"])
+    assert "unknown dataset 'market'" in capsys.readouterr().err

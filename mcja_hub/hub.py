@@ -43,21 +43,16 @@ CARD_METRICS = (("R1", "rank-1", "Rank-1"), ("R10", "rank-10", "Rank-10"), ("R20
                 ("mAP", "mAP", "mAP"), ("mINP", "mINP", "mINP"))
 
 
-def _names(name: str | None) -> tuple[str | None, str | None]:
-    """(Hub dataset id, display name) of a dataset key."""
-    from .data.catalog import DATASETS
-
-    d = DATASETS.get(name)
-    return (d.hub_id, d.display_name) if d else (name, name)
-
-
 def eval_results(report: dict, data_label: str | None = None) -> list:
     """huggingface_hub EvalResults (the card's model-index) of an ``evaluate`` report, one per
     setting and metric. ``data_label`` names what was evaluated when it is not the real benchmark
     (e.g. "synthetic SYSU-MM01 layout") so a card never passes off synthetic numbers as benchmark ones."""
     from huggingface_hub import EvalResult
 
-    dtype, dname = _names(report["dataset"])
+    from .data.catalog import dataset
+
+    entry = dataset(report["dataset"])
+    dtype, dname = entry.hub_id, entry.display_name
     if data_label:
         dtype, dname = f"{dtype}-synthetic" if "synthetic" in data_label else dtype, data_label
     split = report.get("split", report.get("trial"))  # "trial": reports of earlier versions
@@ -89,6 +84,7 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     labelled synthetic whatever is passed."""
     from huggingface_hub import ModelCard
 
+    from .data.catalog import DATASETS
     from .evaluation.evaluate import format_table
     from .models import MCJAConfig
     from .models.card import model_card
@@ -99,10 +95,8 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     if training is None and path.is_file():
         training = ModelCard.load(path).data.to_dict().get("mcja_training") or {}
     report, training = report or {}, training or {}
-    dataset = report.get("dataset") or training.get("dataset")
-    dtype, dname = _names(dataset)
-    if dtype == dataset and dname == dataset:  # not a dataset key (e.g. "not known ...")
-        dataset = dtype = dname = None
+    entry = DATASETS.get(report.get("dataset") or training.get("dataset"))  # None: not known
+    dataset, dtype, dname = (entry.name, entry.hub_id, entry.display_name) if entry else (None, None, None)
     marker = (report.get("data") or {}).get("synthetic")  # the generator's marker, found by evaluate()
     if marker and not data_label:
         data_label = (f"synthetic data in the {dname} layout (mcja synth, seed {marker.get('seed')}, "

@@ -167,6 +167,7 @@ def to_dict(cfg: TrainConfig) -> dict:
         del nested[section][name]
     return nested
 
+
 # What a resumed run cannot change: the model, the augmentation, the data and its sampling, the seed (the
 # data folder's content is compared too, by fingerprint). How a run is driven (RUN_CONTROL) may change
 # freely. Any other key (optimisation, losses, evaluation) may change on resume only when named on the

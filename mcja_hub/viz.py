@@ -97,7 +97,8 @@ def plot_cmc(report: dict, out: str | Path) -> Path:
 def ranked_grid(queries: list, galleries: list[list], out: str | Path, distances=None, correct=None,
                 query_labels: list[str] | None = None) -> Path:
     """One row per query: the query image, then its ranked gallery images with the distance under each
-    and a green / red border when ``correct[i][j]`` says whether the identity matches.
+    ("d=", cosine distance: lower is closer) and a green / red border when ``correct[i][j]`` says whether
+    the identity matches.
 
     ``queries``: images (PIL or paths); ``galleries[i]``: the ranked images of query i.
     """
@@ -125,8 +126,11 @@ def ranked_grid(queries: list, galleries: list[list], out: str | Path, distances
                     spine.set_edgecolor("#1a9c3c" if correct[i][j] else "#d62728")
                     spine.set_linewidth(3)
             if distances is not None:
-                ax.set_xlabel(f"{float(distances[i][j]):.3f}", fontsize=6, labelpad=1)
+                ax.set_xlabel(f"d={float(distances[i][j]):.3f}", fontsize=6, labelpad=1)
                 ax.xaxis.label.set_visible(True)
             ax.set_title(f"#{j + 1}", fontsize=6)
+    if distances is not None:  # say once what the numbers are
+        axes[0][0].text(0.5, -0.02, "d: cosine distance\n(lower is closer)", transform=axes[0][0].transAxes,
+                        ha="center", va="top", fontsize=5)
     fig.tight_layout()
     return _save(fig, out)

@@ -417,6 +417,7 @@ class MCJAModel(
 # ----------------------------------------------------------------------------------------------------
 # timm registration
 
+
 def timm_fields(config: MCJAConfig, num_features: int) -> dict[str, Any]:
     """timm's view of a saved model (TIMM_FIELDS): which registered name builds it and how to feed it."""
     return {

@@ -124,6 +124,22 @@ def test_resume_refuses_changed_config_and_missing_checkpoint(straight, tiny_dat
     assert p.returncode != 0 and "no checkpoint in" in p.stderr
 
 
+def test_resume_of_a_flat_config_checkpoint_is_refused_clearly(straight, tiny_data, tmp_path, monkeypatch):
+    """Checkpoints of the recipe before the nested config hold a flat config: named, not misread."""
+    import shutil
+
+    recipe = load_recipe()
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    out = tmp_path / "old"
+    shutil.copytree(straight / "checkpoints", out / "checkpoints")
+    state_file = out / "checkpoints" / (out / "checkpoints" / "latest").read_text() / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["config"] = {k.rsplit(".", 1)[-1]: v for k, v in recipe.flatten(state["config"]).items()}  # the old kind
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(SystemExit, match="written by an older recipe \\(a flat config\\)"):
+        recipe.main(["--data-dir", str(tiny_data), f"output_dir={out}", *TINY, "--resume", "latest"])
+
+
 def test_resume_records_named_changes_and_refuses_unnamed_ones(straight, tiny_data, tmp_path):
     import shutil
     out = tmp_path / "r"

@@ -90,7 +90,9 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
     from .models.card import model_card
 
     folder = Path(folder)
-    config = MCJAConfig.from_dict(json.loads((folder / "config.json").read_text()), source=str(folder / "config.json"))
+    raw = json.loads((folder / "config.json").read_text())
+    config = MCJAConfig.from_dict(raw, source=str(folder / "config.json"))
+    dim = raw.get("num_features") or embedding_dim(config.backbone)  # folders of earlier versions lack it
     path = folder / "README.md"
     if training is None and path.is_file():
         training = ModelCard.load(path).data.to_dict().get("mcja_training") or {}
@@ -111,7 +113,7 @@ def write_model_card(folder: str | os.PathLike, report: dict | None = None, trai
         description = "the data named in the Training section"
     name = config.backbone.split(".")[0]
     card = model_card(
-        config, embedding_dim(config.backbone), repo_id=repo_id, training=training, dataset=dataset or "<dataset>",
+        config, dim, repo_id=repo_id, training=training, dataset=dataset or "<dataset>",
         eval_table="```\n" + format_table(report) + "\n```" if report.get("results") else None,
         eval_results=eval_results(report, data_label) if report.get("results") else None,
         datasets=[dtype] if dataset and not data_label else None,

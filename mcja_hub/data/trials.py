@@ -1,7 +1,8 @@
 """The benchmarks' test trials as query / gallery index sets over one list of test images (docs/method.md §5).
 
 A ``Protocol`` holds every test image any of its trials uses, so each image is embedded once; a
-``Trial`` holds index arrays into that list and the dataset whose metric rules apply to it.
+``Trial`` holds index arrays into that list; ``Protocol.dataset`` names the dataset whose metric rules
+(``DATASETS[...].discard`` / ``dedup_cmc``) apply to its trials.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ class Trial:
     number: int  # 1-based trial number
     query: np.ndarray  # indices into Protocol.records
     gallery: np.ndarray
-    rule: str  # the dataset whose discard rule / CMC variant apply (catalog.DATASETS): "sysu_mm01", "regdb", "llcm"
 
 
 @dataclass
 class Protocol:
-    dataset: str
+    dataset: str  # a key of catalog.DATASETS
     records: list[Record]
     trials: list[Trial] = field(default_factory=list)
 
@@ -108,7 +108,7 @@ def sysu_settings(data_dir: str | Path, settings: list[tuple[str, int]], trials:
                         if name not in by_name:
                             raise LayoutError(f"rand_perm_cam.mat names {name}.* (trial {t + 1}), which is not in {root}")
                         gallery.append(by_name[name])
-            protocol.trials.append(Trial(setting, t + 1, query, np.array(gallery), "sysu_mm01"))
+            protocol.trials.append(Trial(setting, t + 1, query, np.array(gallery)))
         protocols.append(protocol)
     return protocols
 
@@ -141,8 +141,8 @@ def regdb_trials(data_dir: str | Path, split: int | None = None, trial: int | No
     records = read_regdb(Path(data_dir), split)["test"]
     modality = np.array([r.modality for r in records])
     vis, ir = np.flatnonzero(modality == 0), np.flatnonzero(modality == 1)
-    return Protocol("regdb", records, [Trial("visible->thermal", split, vis, ir, "regdb"),
-                                       Trial("thermal->visible", split, ir, vis, "regdb")])
+    return Protocol("regdb", records, [Trial("visible->thermal", split, vis, ir),
+                                       Trial("thermal->visible", split, ir, vis)])
 
 
 def llcm_trials(data_dir: str | Path, trials: int = 10) -> Protocol:
@@ -161,5 +161,5 @@ def llcm_trials(data_dir: str | Path, trials: int = 10) -> Protocol:
         for t in range(1, trials + 1):
             rng = np.random.default_rng(t)
             gallery = np.array([int(rng.choice(groups[key])) for key in sorted(groups)])
-            protocol.trials.append(Trial(setting, t, query, gallery, "llcm"))
+            protocol.trials.append(Trial(setting, t, query, gallery))
     return protocol

@@ -103,7 +103,7 @@ def evaluate(model, dataset: str, data_dir: str | Path, *, modes=("all", "indoor
     for protocol in protocols:
         for setting in protocol.settings():
             trials_ = [t for t in protocol.trials if t.setting == setting]
-            query, rule = trials_[0].query, trials_[0].rule
+            query, rule = trials_[0].query, protocol.dataset
             if rerank == "none" and all(np.array_equal(t.query, query) for t in trials_):
                 # one ranking of the gallery pool per query, restricted to each trial's gallery
                 pool = np.unique(np.concatenate([t.gallery for t in trials_]))
@@ -123,7 +123,7 @@ def evaluate(model, dataset: str, data_dir: str | Path, *, modes=("all", "indoor
         # where the numbers come from: the data (synthetic or not, whatever a config says) and the protocol
         "data": {"dir": str(Path(data_dir).resolve()), "fingerprint": fingerprint(data_dir),
                  "synthetic": synthetic_marker(data_dir)},
-        "protocol": {"discard_rule": protocols[0].trials[0].rule,
+        "protocol": {"discard_rule": protocols[0].dataset,
                      "trials": {setting: len(runs) for setting, runs in per_setting.items()}},
         "results": {setting: summarize(runs) for setting, runs in per_setting.items()},
     }

@@ -37,16 +37,17 @@ bench: install
 	  echo "== $$name"; $(PY) benchmarks/$$name.py | tee benchmarks/results/$$name.json; \
 	done
 
-# 4 variants x $(seeds) seeds of the synthetic recipe at $(epochs) epochs (lr x0.1 at $(milestones)).
-# The full schedule is ~13 minutes a run on the 2-core VM (~4.5 hours in all); the README's older table is
-# `make ablation epochs=12 milestones=[9] seeds=3`.
+# 4 variants x $(seeds) seeds of the synthetic recipe at $(epochs) epochs (lr x0.1 at $(milestones)), $(jobs)
+# runs at a time. Finished runs are kept under benchmarks/results/ablation-runs/ and skipped by the next call,
+# so an interrupted table continues where it stopped. The full schedule is ~13 minutes a run on the 2-core VM.
 epochs ?= 24
 milestones ?= [18]
 seeds ?= 5
+jobs ?= 1
 ablation: install
 	@mkdir -p benchmarks/results
-	$(PY) benchmarks/ablation.py --seeds $(seeds) optim.epochs=$(epochs) "optim.milestones=$(milestones)" \
-	  | tee benchmarks/results/ablation.json
+	$(PY) benchmarks/ablation.py --seeds $(seeds) --jobs $(jobs) optim.epochs=$(epochs) "optim.milestones=$(milestones)" \
+  | tee benchmarks/results/ablation.json
 
 clean:
 	rm -rf outputs .pytest_cache

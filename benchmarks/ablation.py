@@ -10,7 +10,8 @@ show. Prints one JSON object.
 Every finished run is kept as `<variant>-seed<s>.json` in the runs folder (by default one per set of
 overrides under benchmarks/results/ablation-runs/), and a later call skips the runs already there: a table
 of 4 variants x 5 seeds can be filled over several sittings, and the JSON says which runs it still lacks.
-Runs go seed by seed, so a partial table has the same seeds for every variant. `--jobs J` trains J runs at
+Runs go seed by seed, so a partial table has the same seeds for every variant; `--report` prints the
+table of the runs kept so far without training. `--jobs J` trains J runs at
 once with cores/J threads each (on 2 CPU cores two 1-thread runs finish ~1.35x sooner than one after the
 other; the thread count is recorded: it changes the floating-point order, so runs are not bit-identical
 across thread counts). One run of the full 24-epoch schedule takes ~13 minutes on the 2-core VM of 2026-12.
@@ -76,6 +77,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (default 1)")
     parser.add_argument("--runs", type=Path, default=None,
                         help="folder of finished runs (default: benchmarks/results/ablation-runs/<overrides>)")
+    parser.add_argument("--report", action="store_true", help="only summarise the runs already kept (train none)")
     parser.add_argument("overrides", nargs="*", help="recipe overrides, e.g. optim.epochs=12 'optim.milestones=[9]'")
     args = parser.parse_args()
     extra, seeds = args.overrides, list(range(1, args.seeds + 1))
@@ -83,7 +85,7 @@ def main():
     runs_dir = args.runs or ROOT / "benchmarks" / "results" / "ablation-runs" / slug
     runs_dir.mkdir(parents=True, exist_ok=True)
     done = load_runs(runs_dir, extra)
-    todo = [(v, s) for s in seeds for v in VARIANTS if (v, s) not in done]
+    todo = [] if args.report else [(v, s) for s in seeds for v in VARIANTS if (v, s) not in done]
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     print(f"{len(done)} run(s) already in {runs_dir}, {len(todo)} to train, {args.jobs} at a time "
           f"x {threads} thread(s)", file=sys.stderr)

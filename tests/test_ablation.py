@@ -1,0 +1,74 @@
+"""benchmarks/ablation.py keeps every finished run, skips it next time and summarises what it has (the
+training itself is replaced by a stub here: the recipe is tested in test_train / test_learning)."""
+
+import importlib.util
+import json
+import statistics
+import sys
+
+import pytest
+
+from tests.test_docs import ROOT
+
+spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks" / "ablation.py")
+ablation = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ablation)
+
+
+def fake_train(calls):
+    def train_one(variant, seed, data, extra, threads):
+        calls.append((variant, seed))
+        r1 = 10.0 * (ablation.VARIANTS.index(variant) + 1) + seed  # distinct per run, so the means are checkable
+        return {"variant": variant, "seed": seed, "overrides": extra, "data": ablation.DATA, "threads": threads,
+                "results": {"all-search single-shot": {"R1": r1, "mAP": r1 + 0.5}}}
+    return train_one
+
+
+def run(monkeypatch, capsys, tmp_path, *args):
+    monkeypatch.setattr(sys, "argv", ["ablation.py", "--runs", str(tmp_path), *args])
+    ablation.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_runs_are_kept_skipped_and_summarised(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
+    calls = []
+    monkeypatch.setattr(ablation, "train_one", fake_train(calls))
+    out = run(monkeypatch, capsys, tmp_path, "--seeds", "2", "optim.epochs=1")
+    assert calls == [(v, s) for s in (1, 2) for v in ablation.VARIANTS]  # seed by seed
+    assert out["missing"] == [] and len(list(tmp_path.glob("*-seed*.json"))) == 8
+    full = out["results"]["full"]["all-search single-shot"]
+    assert full["R1_mean"] == pytest.approx(statistics.mean([41.0, 42.0]))
+    assert full["R1_std"] == pytest.approx(statistics.pstdev([41.0, 42.0]))
+    assert full["mAP_mean"] == pytest.approx(42.0)
+
+    calls.clear()  # a third seed trains only the new runs; the table then has 3 seeds
+    out = run(monkeypatch, capsys, tmp_path, "--seeds", "3", "optim.epochs=1")
+    assert calls == [(v, 3) for v in ablation.VARIANTS]
+    assert out["results"]["baseline"]["all-search single-shot"]["R1_mean"] == pytest.approx(12.0)
+
+    (tmp_path / "maa-seed3.json").unlink()  # a lost run is reported, not averaged over
+    monkeypatch.setattr(ablation, "train_one", lambda *a: (_ for _ in ()).throw(RuntimeError("maa seed 3 failed")))
+    with pytest.raises(SystemExit, match="maa seed 3 failed"):
+        run(monkeypatch, capsys, tmp_path, "--seeds", "3", "optim.epochs=1")
+
+
+def test_runs_of_other_overrides_are_refused(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
+    monkeypatch.setattr(ablation, "train_one", fake_train([]))
+    run(monkeypatch, capsys, tmp_path, "--seeds", "1", "optim.epochs=1")
+    with pytest.raises(SystemExit, match=r"made with overrides \['optim.epochs=1'\].*give another --runs"):
+        run(monkeypatch, capsys, tmp_path, "--seeds", "1", "optim.epochs=2")
+
+
+def test_report_names_missing_runs_and_trains_none(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
+    calls = []
+    monkeypatch.setattr(ablation, "train_one", fake_train(calls))
+    run(monkeypatch, capsys, tmp_path, "--seeds", "1")
+    (tmp_path / "maa-seed1.json").unlink()  # as if the sitting had been stopped before this run ended
+    calls.clear()
+    out = run(monkeypatch, capsys, tmp_path, "--seeds", "2", "--report")
+    assert calls == []
+    assert out["missing"] == ["maa-seed1"] + [f"{v}-seed2" for v in ablation.VARIANTS]
+    assert sorted(out["results"]) == ["baseline", "full", "maa_cmr"]  # no row for a variant without runs

@@ -28,10 +28,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ["baseline", "maa", "maa_cmr", "full"]
 DATA = dict(dataset="sysu_mm01", ids=100, seed=0)  # the synthetic data every run trains and tests on
+DEVICE = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"  # where the recipe trains
 
 
 def train_one(variant: str, seed: int, data: Path, extra: list[str], threads: int) -> dict:
@@ -48,7 +50,7 @@ def train_one(variant: str, seed: int, data: Path, extra: list[str], threads: in
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
             raise RuntimeError(f"{variant} seed {seed} failed (exit {proc.returncode}):\n{tail}")
         report = json.loads((Path(tmp) / "run" / "results.json").read_text())["results"]
-    return {"variant": variant, "seed": seed, "overrides": extra, "data": DATA, "threads": threads,
+    return {"variant": variant, "seed": seed, "overrides": extra, "data": DATA, "threads": threads, "device": DEVICE,
             "results": {s: {"R1": r["R1"], "mAP": r["mAP"]} for s, r in report.items()}}
 
 
@@ -110,6 +112,7 @@ def main():
     missing = [f"{v}-seed{s}" for s in seeds for v in VARIANTS if (v, s) not in done]
     print(json.dumps({"benchmark": "ablation", "data": "synthetic SYSU-MM01 layout, 100 ids (80 train / 20 test)",
                       "seeds": seeds, "overrides": extra, "threads": sorted({r["threads"] for r in done.values()}),
+                      "devices": sorted({r["device"] for r in done.values()}),
                       "runs": str(runs_dir.relative_to(ROOT) if runs_dir.is_relative_to(ROOT) else runs_dir),
                       "missing": missing, "results": results}))
 

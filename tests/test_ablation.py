@@ -20,6 +20,7 @@ def fake_train(calls):
         calls.append((variant, seed))
         r1 = 10.0 * (ablation.VARIANTS.index(variant) + 1) + seed  # distinct per run, so the means are checkable
         return {"variant": variant, "seed": seed, "overrides": extra, "data": ablation.DATA, "threads": threads,
+                "device": "cpu",
                 "results": {"all-search single-shot": {"R1": r1, "mAP": r1 + 0.5}}}
     return train_one
 

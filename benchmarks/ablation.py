@@ -88,6 +88,9 @@ def main():
     runs_dir.mkdir(parents=True, exist_ok=True)
     done = load_runs(runs_dir, extra)
     todo = [] if args.report else [(v, s) for s in seeds for v in VARIANTS if (v, s) not in done]
+    other = sorted({r["device"] for r in done.values()} - {DEVICE})
+    if todo and other:  # a table compares variants trained on one kind of device
+        raise SystemExit(f"runs in {runs_dir} trained on {other}, this machine trains on {DEVICE}: give another --runs")
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     print(f"{len(done)} run(s) already in {runs_dir}, {len(todo)} to train, {args.jobs} at a time "
           f"x {threads} thread(s)", file=sys.stderr)

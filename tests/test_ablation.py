@@ -73,3 +73,13 @@ def test_report_names_missing_runs_and_trains_none(monkeypatch, capsys, tmp_path
     assert calls == []
     assert out["missing"] == ["maa-seed1"] + [f"{v}-seed2" for v in ablation.VARIANTS]
     assert sorted(out["results"]) == ["baseline", "full", "maa_cmr"]  # no row for a variant without runs
+
+
+def test_runs_of_another_device_are_not_added_to(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
+    monkeypatch.setattr(ablation, "train_one", fake_train([]))
+    run(monkeypatch, capsys, tmp_path, "--seeds", "1")
+    monkeypatch.setattr(ablation, "DEVICE", "NVIDIA H200")  # the same folder, continued on a GPU
+    with pytest.raises(SystemExit, match=r"trained on \['cpu'\], this machine trains on NVIDIA H200"):
+        run(monkeypatch, capsys, tmp_path, "--seeds", "2")
+    assert run(monkeypatch, capsys, tmp_path, "--seeds", "1", "--report")["devices"] == ["cpu"]

@@ -11,13 +11,15 @@ Every finished run is kept as `<variant>-seed<s>.json` in the runs folder (by de
 overrides under benchmarks/results/ablation-runs/), and a later call skips the runs already there: a table
 of 4 variants x 5 seeds can be filled over several sittings, and the JSON says which runs it still lacks.
 Runs go seed by seed, so a partial table has the same seeds for every variant; `--report` prints the
-table of the runs kept so far without training. `--jobs J` trains J runs at
+table of the runs kept so far without training. A folder's runs share their overrides, data, device and
+code (a hash of mcja_hub/, recipes/train.py and the configs): a run that would differ is refused. `--jobs J` trains J runs at
 once with cores/J threads each (on 2 CPU cores two 1-thread runs finish ~1.35x sooner than one after the
 other; the thread count is recorded: it changes the floating-point order, so runs are not bit-identical
 across thread counts). One run of the full 24-epoch schedule takes ~13 minutes on the 2-core VM of 2026-12.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -36,6 +38,19 @@ DATA = dict(dataset="sysu_mm01", ids=100, seed=0)  # the synthetic data every ru
 DEVICE = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"  # where the recipe trains
 
 
+def code_fingerprint() -> str:
+    """Hash of what a run executes (the package, the recipe, its configs): a table never averages runs of
+    different code, so a change, a comment included, needs another runs folder."""
+    h = hashlib.sha256()
+    for path in sorted([*(ROOT / "mcja_hub").rglob("*.py"), ROOT / "recipes" / "train.py",
+                        *(ROOT / "recipes" / "configs").rglob("*.yaml")]):
+        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+CODE = code_fingerprint()  # read once, before any run starts
+
+
 def train_one(variant: str, seed: int, data: Path, extra: list[str], threads: int) -> dict:
     """One recipe run in a temporary folder; returns its record (the run's R1 / mAP per setting)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,6 +66,7 @@ def train_one(variant: str, seed: int, data: Path, extra: list[str], threads: in
             raise RuntimeError(f"{variant} seed {seed} failed (exit {proc.returncode}):\n{tail}")
         report = json.loads((Path(tmp) / "run" / "results.json").read_text())["results"]
     return {"variant": variant, "seed": seed, "overrides": extra, "data": DATA, "threads": threads, "device": DEVICE,
+            "code": CODE,
             "results": {s: {"R1": r["R1"], "mAP": r["mAP"]} for s, r in report.items()}}
 
 
@@ -91,6 +107,9 @@ def main():
     other = sorted({r["device"] for r in done.values()} - {DEVICE})
     if todo and other:  # a table compares variants trained on one kind of device
         raise SystemExit(f"runs in {runs_dir} trained on {other}, this machine trains on {DEVICE}: give another --runs")
+    if todo and {r["code"] for r in done.values()} - {CODE}:
+        raise SystemExit(f"runs in {runs_dir} were trained by other code (mcja_hub/, recipes/ changed since): "
+                         "give another --runs")
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     print(f"{len(done)} run(s) already in {runs_dir}, {len(todo)} to train, {args.jobs} at a time "
           f"x {threads} thread(s)", file=sys.stderr)
@@ -116,6 +135,7 @@ def main():
     print(json.dumps({"benchmark": "ablation", "data": "synthetic SYSU-MM01 layout, 100 ids (80 train / 20 test)",
                       "seeds": seeds, "overrides": extra, "threads": sorted({r["threads"] for r in done.values()}),
                       "devices": sorted({r["device"] for r in done.values()}),
+                      "code": sorted({r["code"] for r in done.values()}),
                       "runs": str(runs_dir.relative_to(ROOT) if runs_dir.is_relative_to(ROOT) else runs_dir),
                       "missing": missing, "results": results}))
 

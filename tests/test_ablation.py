@@ -20,7 +20,7 @@ def fake_train(calls):
         calls.append((variant, seed))
         r1 = 10.0 * (ablation.VARIANTS.index(variant) + 1) + seed  # distinct per run, so the means are checkable
         return {"variant": variant, "seed": seed, "overrides": extra, "data": ablation.DATA, "threads": threads,
-                "device": "cpu",
+                "device": "cpu", "code": ablation.CODE,
                 "results": {"all-search single-shot": {"R1": r1, "mAP": r1 + 0.5}}}
     return train_one
 
@@ -83,3 +83,24 @@ def test_runs_of_another_device_are_not_added_to(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit, match=r"trained on \['cpu'\], this machine trains on NVIDIA H200"):
         run(monkeypatch, capsys, tmp_path, "--seeds", "2")
     assert run(monkeypatch, capsys, tmp_path, "--seeds", "1", "--report")["devices"] == ["cpu"]
+
+
+def test_runs_of_other_code_are_not_added_to(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
+    monkeypatch.setattr(ablation, "train_one", fake_train([]))
+    run(monkeypatch, capsys, tmp_path, "--seeds", "1")
+    monkeypatch.setattr(ablation, "CODE", "0123456789abcdef")  # mcja_hub / recipes edited between sittings
+    with pytest.raises(SystemExit, match=r"trained by other code"):
+        run(monkeypatch, capsys, tmp_path, "--seeds", "2")
+
+
+def test_code_fingerprint_follows_the_package(monkeypatch, tmp_path):
+    for rel in ("mcja_hub/a.py", "recipes/train.py", "recipes/configs/x.yaml", "README.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n")
+    monkeypatch.setattr(ablation, "ROOT", tmp_path)
+    before = ablation.code_fingerprint()
+    (tmp_path / "README.md").write_text("docs change nothing a run executes\n")
+    assert ablation.code_fingerprint() == before
+    (tmp_path / "mcja_hub/a.py").write_text("x = 2\n")
+    assert ablation.code_fingerprint() != before

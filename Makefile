@@ -39,7 +39,8 @@ bench: install
 
 # 4 variants x $(seeds) seeds of the synthetic recipe at $(epochs) epochs (lr x0.1 at $(milestones)), $(jobs)
 # runs at a time. Finished runs are kept under benchmarks/results/ablation-runs/ and skipped by the next call,
-# so an interrupted table continues where it stopped. The full schedule is ~13 minutes a run on the 2-core VM.
+# so an interrupted table continues where it stopped. The full schedule is ~13 minutes a run on the 2-core VM
+# (~9.5 with jobs=2).
 epochs ?= 24
 milestones ?= [18]
 seeds ?= 5

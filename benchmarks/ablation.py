@@ -12,10 +12,10 @@ overrides under benchmarks/results/ablation-runs/), and a later call skips the r
 of 4 variants x 5 seeds can be filled over several sittings, and the JSON says which runs it still lacks.
 Runs go seed by seed, so a partial table has the same seeds for every variant; `--report` prints the
 table of the runs kept so far without training. A folder's runs share their overrides, data, device and
-code (a hash of mcja_hub/, recipes/train.py and the configs): a run that would differ is refused. `--jobs J` trains J runs at
-once with cores/J threads each (on 2 CPU cores two 1-thread runs finish ~1.35x sooner than one after the
-other; the thread count is recorded: it changes the floating-point order, so runs are not bit-identical
-across thread counts). One run of the full 24-epoch schedule takes ~13 minutes on the 2-core VM of 2026-12.
+code (a hash of mcja_hub/, recipes/train.py and the configs): a run that would differ is refused.
+`--jobs J` trains J runs at once with cores/J threads each (on 2 CPU cores two 1-thread runs finish ~1.35x
+sooner than one after the other; the thread count is recorded: it changes the floating-point order, so
+runs are not bit-identical across thread counts). One run of the full 24-epoch schedule takes ~13 minutes on the 2-core VM of 2026-12.
 """
 
 import argparse

@@ -6,9 +6,11 @@ import json
 import statistics
 import sys
 
+from pathlib import Path
+
 import pytest
 
-from tests.test_docs import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks" / "ablation.py")
 ablation = importlib.util.module_from_spec(spec)
@@ -25,16 +27,22 @@ def fake_train(calls):
     return train_one
 
 
+@pytest.fixture
+def calls(monkeypatch, tmp_path):
+    """No data written, no recipe run: train_one is fake_train, which lists the (variant, seed) it trains."""
+    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
+    trained = []
+    monkeypatch.setattr(ablation, "train_one", fake_train(trained))
+    return trained
+
+
 def run(monkeypatch, capsys, tmp_path, *args):
     monkeypatch.setattr(sys, "argv", ["ablation.py", "--runs", str(tmp_path), *args])
     ablation.main()
     return json.loads(capsys.readouterr().out)
 
 
-def test_runs_are_kept_skipped_and_summarised(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
-    calls = []
-    monkeypatch.setattr(ablation, "train_one", fake_train(calls))
+def test_runs_are_kept_skipped_and_summarised(calls, monkeypatch, capsys, tmp_path):
     out = run(monkeypatch, capsys, tmp_path, "--seeds", "2", "optim.epochs=1")
     assert calls == [(v, s) for s in (1, 2) for v in ablation.VARIANTS]  # seed by seed
     assert out["missing"] == [] and len(list(tmp_path.glob("*-seed*.json"))) == 8
@@ -48,24 +56,19 @@ def test_runs_are_kept_skipped_and_summarised(monkeypatch, capsys, tmp_path):
     assert calls == [(v, 3) for v in ablation.VARIANTS]
     assert out["results"]["baseline"]["all-search single-shot"]["R1_mean"] == pytest.approx(12.0)
 
-    (tmp_path / "maa-seed3.json").unlink()  # a lost run is reported, not averaged over
+    (tmp_path / "maa-seed3.json").unlink()  # a failing run stops the table, naming itself
     monkeypatch.setattr(ablation, "train_one", lambda *a: (_ for _ in ()).throw(RuntimeError("maa seed 3 failed")))
     with pytest.raises(SystemExit, match="maa seed 3 failed"):
         run(monkeypatch, capsys, tmp_path, "--seeds", "3", "optim.epochs=1")
 
 
-def test_runs_of_other_overrides_are_refused(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
-    monkeypatch.setattr(ablation, "train_one", fake_train([]))
+def test_runs_of_other_overrides_are_refused(calls, monkeypatch, capsys, tmp_path):
     run(monkeypatch, capsys, tmp_path, "--seeds", "1", "optim.epochs=1")
     with pytest.raises(SystemExit, match=r"made with overrides \['optim.epochs=1'\].*give another --runs"):
         run(monkeypatch, capsys, tmp_path, "--seeds", "1", "optim.epochs=2")
 
 
-def test_report_names_missing_runs_and_trains_none(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
-    calls = []
-    monkeypatch.setattr(ablation, "train_one", fake_train(calls))
+def test_report_names_missing_runs_and_trains_none(calls, monkeypatch, capsys, tmp_path):
     run(monkeypatch, capsys, tmp_path, "--seeds", "1")
     (tmp_path / "maa-seed1.json").unlink()  # as if the sitting had been stopped before this run ended
     calls.clear()
@@ -75,9 +78,7 @@ def test_report_names_missing_runs_and_trains_none(monkeypatch, capsys, tmp_path
     assert sorted(out["results"]) == ["baseline", "full", "maa_cmr"]  # no row for a variant without runs
 
 
-def test_runs_of_another_device_are_not_added_to(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
-    monkeypatch.setattr(ablation, "train_one", fake_train([]))
+def test_runs_of_another_device_are_not_added_to(calls, monkeypatch, capsys, tmp_path):
     run(monkeypatch, capsys, tmp_path, "--seeds", "1")
     monkeypatch.setattr(ablation, "DEVICE", "NVIDIA H200")  # the same folder, continued on a GPU
     with pytest.raises(SystemExit, match=r"trained on \['cpu'\], this machine trains on NVIDIA H200"):
@@ -85,9 +86,7 @@ def test_runs_of_another_device_are_not_added_to(monkeypatch, capsys, tmp_path):
     assert run(monkeypatch, capsys, tmp_path, "--seeds", "1", "--report")["devices"] == ["cpu"]
 
 
-def test_runs_of_other_code_are_not_added_to(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr("mcja_hub.data.generate_synthetic", lambda *a, **k: tmp_path / "data")
-    monkeypatch.setattr(ablation, "train_one", fake_train([]))
+def test_runs_of_other_code_are_not_added_to(calls, monkeypatch, capsys, tmp_path):
     run(monkeypatch, capsys, tmp_path, "--seeds", "1")
     monkeypatch.setattr(ablation, "CODE", "0123456789abcdef")  # mcja_hub / recipes edited between sittings
     with pytest.raises(SystemExit, match=r"trained by other code"):

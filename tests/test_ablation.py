@@ -103,3 +103,26 @@ def test_code_fingerprint_follows_the_package(monkeypatch, tmp_path):
     assert ablation.code_fingerprint() == before
     (tmp_path / "mcja_hub/a.py").write_text("x = 2\n")
     assert ablation.code_fingerprint() != before
+
+
+def test_readme_table_is_what_the_kept_runs_give():
+    """The README's ablation table and benchmarks/results/ablation.json are the summary of the committed run
+    records (for the seeds ablation.json names), to the digit shown: no number without its runs."""
+    saved = json.loads((ROOT / "benchmarks" / "results" / "ablation.json").read_text())
+    runs = ablation.load_runs(ROOT / saved["runs"], saved["overrides"])
+    assert saved["missing"] == [f"{v}-seed{s}" for s in saved["seeds"] for v in ablation.VARIANTS
+                                if (v, s) not in runs]
+    expected = {v: ablation.summarise([runs[v, s] for s in saved["seeds"] if (v, s) in runs])
+                for v in ablation.VARIANTS}
+    assert saved["results"] == expected
+
+    readme = (ROOT / "README.md").read_text().split("### Ablation on synthetic data")[1]
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "±" in line][:len(ablation.VARIANTS)]
+    assert len(rows) == len(ablation.VARIANTS), "the README's ablation table has a row per variant"
+    columns = [("all-search single-shot", "R1"), ("all-search single-shot", "mAP"),
+               ("all-search multi-shot", "R1"), ("all-search multi-shot", "mAP")]
+    for variant, row in zip(ablation.VARIANTS, rows):
+        cells = [c.strip() for c in row.strip("| ").split("|")[1:]]
+        shown = [f"{expected[variant][s][f'{m}_mean']:.1f} ± {expected[variant][s][f'{m}_std']:.1f}"
+                 for s, m in columns]
+        assert cells == shown, (variant, row)

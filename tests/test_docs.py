@@ -34,3 +34,26 @@ def test_symlinks_resolve():
     links = [p for top in TOP if (ROOT / top).is_dir() for p in (ROOT / top).rglob("*") if p.is_symlink()]
     broken = [str(p.relative_to(ROOT)) for p in links if not p.exists()]
     assert not broken, broken
+
+
+def test_benchmark_numbers_in_readme_are_the_recorded_ones():
+    """Each benchmark's README row quotes the ratio in its benchmarks/results/*.json (what `make bench` wrote)."""
+    import json
+
+    readme = (ROOT / "README.md").read_text()
+    rec = {p.stem: json.loads(p.read_text()) for p in (ROOT / "benchmarks" / "results").glob("*.json")}
+    quoted = {
+        "augment": [f"**{rec['augment']['threads_1']['ratio']}×**", f"2 threads {rec['augment']['threads_2']['ratio']}×"],
+        "evaluation": [f"{rec['evaluation']['package_s']} s vs {rec['evaluation']['per_query_loop_s']:.1f} s",
+                       f"**{rec['evaluation']['ratio']}×**"],
+        "rerank_memory": [f"{rec['rerank_memory']['seconds']} s", f"+{rec['rerank_memory']['peak_rss_increase_mib']:,.0f} MiB"],
+        "train_step": [f"{rec['train_step']['mcja_step_s']:.1f} s vs {rec['train_step']['plain_resnet50_ce_s']:.1f} s",
+                       f"**{rec['train_step']['ratio_mcja_over_plain']}×**",
+                       f"**{100 * rec['train_step']['augment_share_of_mcja_step']:.2f} %**"],
+        "data": [f"{rec['data']['arrow_images_per_s']:,} vs files {rec['data']['pil_files_images_per_s']:,} img/s",
+                 f"**{rec['data']['ratio']}×**"],
+    }
+    for name, texts in quoted.items():
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}.py`"))
+        for text in texts:
+            assert text in row, (name, text, row)

@@ -1,5 +1,6 @@
 """The docs point at files that exist: a moved module must not leave the README or a link behind."""
 
+import json
 import re
 from pathlib import Path
 
@@ -38,8 +39,6 @@ def test_symlinks_resolve():
 
 def test_benchmark_numbers_in_readme_are_the_recorded_ones():
     """Each benchmark's README row quotes the ratio in its benchmarks/results/*.json (what `make bench` wrote)."""
-    import json
-
     readme = (ROOT / "README.md").read_text()
     rec = {p.stem: json.loads(p.read_text()) for p in (ROOT / "benchmarks" / "results").glob("*.json")}
     quoted = {

@@ -15,7 +15,8 @@ table of the runs kept so far without training. A folder's runs share their over
 code (a hash of mcja_hub/, recipes/train.py and the configs): a run that would differ is refused.
 `--jobs J` trains J runs at once with cores/J threads each (on 2 CPU cores two 1-thread runs finish ~1.35x
 sooner than one after the other; the thread count is recorded: it changes the floating-point order, so
-runs are not bit-identical across thread counts). One run of the full 24-epoch schedule takes ~13 minutes on the 2-core VM of 2026-12.
+runs are not bit-identical across thread counts). One run of the full 24-epoch schedule takes ~13 minutes
+on the 2-core VM of 2026-12 (~9.5 with --jobs 2).
 """
 
 import argparse
